@@ -1,0 +1,11 @@
+"""citechat: answers from a corpus of articles, citing the exact sentences they rest on."""
+
+from rag.config import Settings, get_settings
+from rag.errors import (CorpusError, EvalFileError, IndexNotReadyError, IngestLockedError, InvalidQuestionError,
+                        RagError)
+from rag.models import Answer, Citation, IngestReport, Sentence, Turn
+from rag.pipeline import Pipeline, ask, default_pipeline, ingest
+
+__all__ = ["Answer", "Citation", "CorpusError", "EvalFileError", "IndexNotReadyError", "IngestLockedError",
+           "IngestReport", "InvalidQuestionError", "Pipeline", "RagError", "Sentence", "Settings", "Turn", "ask",
+           "default_pipeline", "get_settings", "ingest"]

@@ -1,0 +1,145 @@
+"""An in-memory snapshot of the store for fast retrieval: texts, offsets, vectors and the BM25 index.
+
+Chroma stays the source of truth. The snapshot is rebuilt from it whenever the collection's generation
+tag changes, and cached on local disk (written to a temporary folder, then renamed) for fast starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.lexical import LexicalIndex
+from rag.models import Sentence
+from rag.store import SentenceStore
+
+log = logging.getLogger(__name__)
+_FORMAT = 1
+
+
+@dataclass
+class Catalog:
+    """Every indexed sentence, rows ordered by (source, position) so neighbours are adjacent rows."""
+
+    generation: str
+    ids: list[str]
+    texts: list[str]
+    sources: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    positions: np.ndarray
+    titles: dict[str, str]
+    vectors: np.ndarray
+    lexical: LexicalIndex
+
+    def __post_init__(self) -> None:
+        self.row_of = {sid: i for i, sid in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def sentence(self, row: int) -> Sentence:
+        """The row as a ``Sentence``."""
+        source = self.sources[row]
+        return Sentence(sentence_id=self.ids[row], source=source, text=self.texts[row], start=int(self.starts[row]),
+                        end=int(self.ends[row]), position=int(self.positions[row]), title=self.titles.get(source, ""))
+
+    def neighbours(self, row: int, radius: int = 1) -> list[int]:
+        """Rows of the same source within ``radius`` sentences, the row itself included, in order."""
+        lo, hi = max(0, row - radius), min(len(self.ids) - 1, row + radius)
+        return [r for r in range(lo, hi + 1) if self.sources[r] == self.sources[row]]
+
+    @classmethod
+    def from_store(cls, store: SentenceStore, generation: str) -> Catalog:
+        """Read every sentence from Chroma and build the snapshot."""
+        rows: list[tuple[str, int, str, str, int, int, str, np.ndarray]] = []
+        for ids, metas, docs, vecs in store.iter_all():
+            for i, sid in enumerate(ids):
+                meta = metas[i]
+                rows.append((str(meta["source"]), int(meta["position"]), sid, docs[i], int(meta["start"]),
+                             int(meta["end"]), str(meta.get("title", "")), vecs[i]))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        dim = rows[0][7].shape[0] if rows else 384
+        vectors = np.stack([r[7] for r in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+        texts = [r[3] for r in rows]
+        return cls(generation=generation, ids=[r[2] for r in rows], texts=texts, sources=[r[0] for r in rows],
+                   starts=np.array([r[4] for r in rows], dtype=np.int64),
+                   ends=np.array([r[5] for r in rows], dtype=np.int64),
+                   positions=np.array([r[1] for r in rows], dtype=np.int64),
+                   titles={r[0]: r[6] for r in rows}, vectors=vectors, lexical=LexicalIndex.build(texts))
+
+    # -- disk cache -------------------------------------------------------------------------------------------
+    def save(self, cache_root: Path) -> None:
+        """Write the snapshot under ``cache_root/<generation>`` atomically, dropping older snapshots."""
+        cache_root.mkdir(parents=True, exist_ok=True)
+        final = cache_root / self.generation
+        if final.exists():
+            return
+        tmp = cache_root / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        meta = {"format": _FORMAT, "generation": self.generation, "ids": self.ids, "texts": self.texts,
+                "sources": self.sources, "starts": self.starts.tolist(), "ends": self.ends.tolist(),
+                "positions": self.positions.tolist(), "titles": self.titles}
+        (tmp / "catalog.json").write_text(json.dumps(meta), encoding="utf-8")
+        np.save(tmp / "vectors.npy", self.vectors)
+        (tmp / "bm25").mkdir()
+        self.lexical.save(tmp / "bm25")
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process published the same generation first
+            shutil.rmtree(tmp, ignore_errors=True)
+        for old in cache_root.iterdir():
+            if old.name != self.generation and not old.name.startswith(".tmp-"):
+                shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> Catalog:
+        """Read a snapshot written by ``save``."""
+        meta = json.loads((folder / "catalog.json").read_text(encoding="utf-8"))
+        if meta.get("format") != _FORMAT:
+            raise ValueError("old cache format")
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        return cls(generation=meta["generation"], ids=meta["ids"], texts=meta["texts"], sources=meta["sources"],
+                   starts=np.array(meta["starts"], dtype=np.int64), ends=np.array(meta["ends"], dtype=np.int64),
+                   positions=np.array(meta["positions"], dtype=np.int64), titles=meta["titles"],
+                   vectors=vectors, lexical=LexicalIndex.load(folder / "bm25", len(meta["ids"])))
+
+
+def cache_root(index_dir: Path, collection: str) -> Path:
+    """Where snapshots of one collection are cached."""
+    return index_dir / "cache" / collection
+
+
+def load_catalog(store: SentenceStore, index_dir: Path) -> Catalog:
+    """The snapshot for the store's current generation: from the disk cache if present, else rebuilt.
+
+    While an ingest is writing (a ``dirty-`` generation) the newest cached snapshot is served, so asks keep
+    answering from the old index instead of a half-written one.
+    """
+    root = cache_root(index_dir, store.settings.collection)
+    generation = store.generation()
+    candidates = [root / generation] if not generation.startswith("dirty-") else []
+    if generation.startswith("dirty-") and root.exists():
+        candidates = sorted((p for p in root.iterdir() if not p.name.startswith(".tmp-")),
+                            key=lambda p: p.stat().st_mtime, reverse=True)
+    for folder in candidates:
+        if (folder / "catalog.json").exists():
+            try:
+                return Catalog.load(folder)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("ignoring unreadable cache %s: %s", folder, exc)
+    catalog = Catalog.from_store(store, generation)
+    if not generation.startswith("dirty-"):
+        try:
+            catalog.save(root)
+        except OSError as exc:
+            log.warning("could not cache the index snapshot: %s", exc)
+    return catalog
+

@@ -1,0 +1,102 @@
+"""The ``rag`` command: a thin shell over the ``rag`` API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rag.config import get_settings
+from rag.errors import RagError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="citechat: answers from your articles, citing the exact sentences.")
+err = Console(stderr=True)
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder [env: RAG_INDEX_DIR].")]
+
+
+def _fail(exc: RagError) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(exc.exit_code)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False) -> None:
+    """citechat: answers from your articles, citing the exact sentences."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders [default: RAG_CORPUS_DIR].")] = None,
+    index: IndexOpt = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep indexed articles that are not under PATHS.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Index articles (.txt, .md, .html): new ones added, changed ones replaced, deleted ones removed.
+
+    Example: [bold]rag ingest corpus/[/]
+    """
+    from rag.pipeline import Pipeline
+
+    settings = get_settings(index_dir=index)
+    try:
+        report = Pipeline(settings).ingest(paths or [settings.corpus_dir], prune=not keep,
+                                           show_progress=not as_json and sys.stderr.isatty())
+    except RagError as exc:
+        _fail(exc)
+    for reason in report.skipped:
+        err.print(f"[yellow]skipped:[/] {reason}")
+    print(report.model_dump_json(indent=2) if as_json else report.summary())
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int | None, typer.Option("-k", help="Citations to return [env: RAG_TOP_K].", min=1, max=50)] = None,
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Answer a question from the index, citing sentences.
+
+    Example: [bold]rag ask "when was the Taraz attack?" --json[/]
+    """
+    from rag.pipeline import Pipeline
+
+    try:
+        answer = Pipeline(get_settings(index_dir=index)).ask(question, k=k)
+    except RagError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(answer.model_dump(), ensure_ascii=False, indent=2))
+        return
+    out = Console()
+    out.print(answer.answer, markup=False, highlight=False)
+    for i, c in enumerate(answer.citations, 1):
+        out.print(f"[{i}] {c.source} #{c.sentence_id} [{c.start}:{c.end}] score {c.score:.3f}", markup=False,
+                  style="dim")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address [env: RAG_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env: RAG_PORT].")] = None,
+    index: IndexOpt = None,
+    no_ingest: Annotated[bool, typer.Option("--no-ingest", help="Do not sync the corpus folder first.")] = False,
+) -> None:
+    """Run the chat UI and HTTP API; ingests the corpus folder first when it changed.
+
+    Example: [bold]rag serve --port 7860[/]
+    """
+    from rag.server import serve as run_server
+
+    try:
+        run_server(get_settings(index_dir=index, host=host, port=port), ingest_first=not no_ingest)
+    except RagError as exc:
+        _fail(exc)

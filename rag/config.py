@@ -1,0 +1,49 @@
+"""One place for every setting: environment variables with a ``RAG_`` prefix, overridable by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """citechat configuration; every field reads ``RAG_<NAME>`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of articles ingested by default.")
+    index_dir: Path = Field(Path(".rag-index"), description="Folder of the persistent index.")
+    chroma_url: str | None = Field(None, description="host:port of a Chroma server; embedded store if unset.")
+    collection: str = Field("citechat", description="Chroma collection name (3+ characters).")
+    embed_batch_size: int = Field(256, ge=1, description="Sentences per embedding batch.")
+    top_k: int = Field(3, ge=1, le=50, description="Citations returned per answer.")
+    candidates: int = Field(50, ge=5, le=1000, description="Candidates fetched from each retriever before fusion.")
+    abstain_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Answer only when P(answerable) is at least this.")
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
+    max_file_bytes: int = Field(20_000_000, ge=1, description="Larger files are skipped with a warning.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for a generative answerer.")
+    llm_model: str | None = Field(None, description="Model name for the OpenAI-compatible endpoint.")
+    llm_api_key: str | None = Field(None, description="API key for the endpoint (environment only).")
+    ollama_model: str | None = Field(None, description="Ollama model name (uses RAG_OLLAMA_URL).")
+    ollama_url: str = Field("http://127.0.0.1:11434", description="Ollama server address.")
+    host: str = Field("127.0.0.1", description="Address the app listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port the app listens on.")
+    admin_token: str | None = Field(None, description="Token required for corpus changes; read-only if unset.")
+    allowed_origins: str = Field(
+        "http://localhost,http://127.0.0.1",
+        description="Comma-separated origins allowed to call the API from a browser (any port of these hosts).",
+    )
+    rate_limit_per_minute: int = Field(120, ge=0, description="Asks per minute per client; 0 disables.")
+    max_request_bytes: int = Field(64_000, ge=1000, description="Largest accepted API request body.")
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """Return a copy with the non-None overrides applied (CLI flags win over the environment)."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        return type(self).model_validate({**self.model_dump(), **values})
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, then apply explicit overrides."""
+    return Settings().with_overrides(**overrides)

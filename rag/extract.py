@@ -1,0 +1,111 @@
+"""Find a short answer span of the expected type inside a cited sentence (no model, no network)."""
+
+from __future__ import annotations
+
+import re
+
+from rag.lexical import STOPWORDS, tokenize, words
+from rag.question_types import AnswerType
+
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
+          r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_NUMBER_WORDS = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+                 r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+                 r"hundred|thousand|million|billion|dozen|dozens|hundreds|thousands|millions|several|scores?)")
+_NUM = rf"(?:\d[\d,]*(?:\.\d+)?|{_NUMBER_WORDS}(?:[- ]{_NUMBER_WORDS})*)"
+_PATTERNS: dict[AnswerType, list[re.Pattern[str]]] = {
+    AnswerType.DATE: [
+        re.compile(rf"\b(?:(?:early|late|mid)[- ])?{_MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b"),
+        re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH} \d{{4}}\b"),
+        re.compile(rf"\b(?:(?:early|late|mid)[- ])?{_MONTH}\.? (?:\d{{1,2}}(?:st|nd|rd|th)?,? )?\d{{4}}\b"),
+        re.compile(r"\b\d{4}s?\b(?:\s*(?:–|-|to)\s*\d{2,4})?(?: (?:BC|AD|BCE|CE))?"),
+        re.compile(r"\b(?:\w+ )?(?:\d+|\w+) (?:years?|months?|weeks?|days?|decades?|centuries) (?:ago|later|earlier)\b", re.I),
+        re.compile(rf"\b{_MONTH}\b(?: \d{{1,2}})?"),
+        re.compile(r"\b(?:the )?(?:\d+(?:st|nd|rd|th)|\w+th) century\b", re.I),
+        re.compile(r"\b(?:in|during|last|this|next) (?:the )?(?:summer|winter|spring|autumn|fall|year|month|week)\b", re.I),
+        re.compile(r"\b(?:yesterday|today|recently)\b", re.I),
+    ],
+    AnswerType.NUMBER: [
+        re.compile(rf"(?:(?:about|around|approximately|nearly|almost|over|more than|less than|some|up to) )?"
+                   rf"[$€£]?{_NUM}(?: ?%| percent| per cent)?(?: (?:million|billion|thousand|hundred))?", re.I),
+    ],
+    AnswerType.QUANTITY: [
+        re.compile(rf"(?:(?:about|around|approximately|nearly|almost|over|more than|some) )?{_NUM}[ -]?"
+                   r"(?:m|km|cm|mm|ft|feet|foot|inch(?:es)?|metres?|meters?|miles?|kilometres?|kilometers?|kg|"
+                   r"tons?|tonnes?|pounds?|lbs?|years?(?: old)?|storeys?|stories|floors|hours?|minutes?|"
+                   r"seconds?|days?|mph|km/h|acres?|hectares?|square \w+)\b", re.I),
+    ],
+}
+_PROPER = re.compile(r"\b(?:[A-Z][\w'’.-]*|of|the|de|von|van|al|bin|la|del|and)(?:\s+(?:[A-Z][\w'’.-]*|of|the|de|"
+                     r"von|van|al|bin|la|del))*")
+_PLACE_PHRASE = re.compile(r"\b(?:in|at|on|near|from|to|into|across|outside|inside) ((?:the )?(?:\w+ ){0,3}?"
+                           r"(?:[A-Z][\w'’-]*)(?:\s+(?:of\s+)?[A-Z][\w'’-]*)*)")
+_CONNECTORS = {"of", "the", "de", "von", "van", "al", "bin", "la", "del", "and"}
+
+
+def _spans(pattern: re.Pattern[str], text: str, group: int = 0) -> list[tuple[int, int]]:
+    return [(m.start(group), m.end(group)) for m in pattern.finditer(text) if m.group(group).strip()]
+
+
+def _proper_spans(text: str) -> list[tuple[int, int]]:
+    """Runs of capitalised words, trimmed of connector words at either end, sentence-initial words dropped."""
+    spans = []
+    for m in _PROPER.finditer(text):
+        tokens = list(re.finditer(r"\S+", m.group()))
+        while tokens and tokens[0].group().lower() in _CONNECTORS:
+            tokens.pop(0)
+        while tokens and tokens[-1].group().lower() in _CONNECTORS:
+            tokens.pop()
+        if not tokens:
+            continue
+        start, end = m.start() + tokens[0].start(), m.start() + tokens[-1].end()
+        # The first word of a sentence is capitalised anyway: only keep it as part of a longer name.
+        if text[:start].strip(" “\"'(") == "" and len(tokens) == 1 and tokens[0].group().lower() in STOPWORDS:
+            continue
+        if not text[start].isupper():
+            continue
+        spans.append((start, end))
+    return spans
+
+
+def candidate_spans(text: str, kind: AnswerType) -> list[tuple[int, int]]:
+    """Character spans of ``text`` that could answer a question of type ``kind``, most specific first."""
+    if kind in _PATTERNS:
+        found: list[tuple[int, int]] = []
+        for pattern in _PATTERNS[kind]:
+            found += [s for s in _spans(pattern, text) if not any(a <= s[0] and s[1] <= b for a, b in found)]
+        return found
+    if kind is AnswerType.PLACE:
+        return _spans(_PLACE_PHRASE, text, 1) + _proper_spans(text)
+    if kind in (AnswerType.PERSON, AnswerType.ENTITY):
+        return _proper_spans(text)
+    return []
+
+
+def best_span(question: str, sentence: str, kind: AnswerType) -> str | None:
+    """The candidate span nearest to the question's words in the sentence that does not repeat the question."""
+    q_terms = set(tokenize(question))
+    q_words = {w for w in words(question) if w not in STOPWORDS}
+    anchors = [m.start() for m in re.finditer(r"\w+", sentence) if tokenize(m.group()) and
+               tokenize(m.group())[0] in q_terms]
+    best: tuple[float, str] | None = None
+    for start, end in candidate_spans(sentence, kind):
+        span = sentence[start:end].strip(" ,;:.–-\u00a0“”\"'()")
+        span_words = {w for w in words(span) if w not in STOPWORDS}
+        if not span or not span_words and kind not in _PATTERNS:
+            continue
+        if span_words and span_words <= q_words:  # just echoes the question
+            continue
+        distance = min((abs(a - (start + end) / 2) for a in anchors), default=len(sentence))
+        novelty = len(span_words - q_words) / max(len(span_words), 1)
+        score = distance / max(len(sentence), 1) - 0.5 * novelty
+        if best is None or score < best[0]:
+            best = (score, span)
+    return best[1] if best else None
+
+
+def has_answer_type(sentence: str, kind: AnswerType) -> bool:
+    """Whether the sentence contains anything of the expected answer type (only for typed questions)."""
+    if kind in _PATTERNS:
+        return bool(candidate_spans(sentence, kind))
+    return True

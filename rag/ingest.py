@@ -1,0 +1,170 @@
+"""Sync the index with a set of article files: add new, replace changed, remove deleted, skip unchanged."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rag.catalog import Catalog, cache_root
+from rag.config import Settings
+from rag.embeddings import SentenceEmbeddings
+from rag.errors import CorpusError, IngestLockedError
+from rag.loaders import Document, find_files, load_document
+from rag.models import IngestReport, Sentence
+from rag.splitting import split_document
+from rag.store import SentenceStore, lock_path
+
+log = logging.getLogger(__name__)
+# Sentences embedded per flush: large enough to keep the model busy, small enough to bound memory.
+FLUSH_SENTENCES = 2048
+
+
+@dataclass
+class _Pending:
+    doc: Document
+    sentences: list[Sentence]
+    stale_ids: list[str]
+
+
+@contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """Hold the index's ingest lock; a second ingest fails at once with a clear message."""
+    handle = open(lock_path(settings), "a+")  # noqa: SIM115 (closed in finally)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IngestLockedError(f"another ingest is running on {settings.index_dir}; try again when it ends"
+                                    ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+class _Writer:
+    """Embeds pending articles in large batches and writes each article's manifest entry last."""
+
+    def __init__(self, store: SentenceStore, embedder: SentenceEmbeddings, report: IngestReport,
+                 progress: Progress | None, task: int | None) -> None:
+        self.store, self.embedder, self.report = store, embedder, report
+        self.progress, self.task = progress, task
+        self.pending: list[_Pending] = []
+        self.size = 0
+
+    def add(self, item: _Pending) -> None:
+        self.pending.append(item)
+        self.size += len(item.sentences)
+        if self.size >= FLUSH_SENTENCES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        sentences = [s for item in self.pending for s in item.sentences]
+        # Sentences already stored (same text, same article) keep their vectors: no re-embedding.
+        known = self.store.embeddings_for([s.sentence_id for s in sentences])
+        todo = [i for i, s in enumerate(sentences) if s.sentence_id not in known]
+        vectors = np.zeros((len(sentences), self.embedder.dimension), dtype=np.float32)
+        fresh = self.embedder.encode([sentences[i].text for i in todo])
+        for j, i in enumerate(todo):
+            vectors[i] = fresh[j]
+        for i, s in enumerate(sentences):
+            if s.sentence_id in known:
+                vectors[i] = known[s.sentence_id]
+        offset = 0
+        for item in self.pending:
+            n = len(item.sentences)
+            self.store.upsert_sentences(item.sentences, vectors[offset:offset + n], item.doc.file_hash)
+            self.store.delete_sentences(item.stale_ids)
+            self.store.put_document(item.doc.source, item.doc.file_hash, item.doc.title, n, item.doc.text)
+            self.report.sentences_added += len([s for s in item.sentences if s.sentence_id not in known])
+            self.report.sentences_removed += len(item.stale_ids)
+            offset += n
+            if self.progress is not None and self.task is not None:
+                self.progress.advance(self.task, n)
+        self.pending, self.size = [], 0
+
+
+def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
+           show_progress: bool = False) -> IngestReport:
+    """Bring the index in line with the articles under ``paths`` and return what changed.
+
+    With ``prune`` (the default) articles in the index that are not under ``paths`` are removed, so the index
+    mirrors the given corpus. Safe to interrupt: the next run finishes the job.
+    """
+    started = time.perf_counter()
+    roots = [Path(p) for p in paths]
+    files = list(find_files(roots))
+    report = IngestReport()
+    with ingest_lock(settings):
+        store = SentenceStore(settings)
+        manifest = store.indexed_documents()
+        stored = store.sentence_ids_by_source()
+        embedder = SentenceEmbeddings(settings.embed_batch_size)
+        seen: set[str] = set()
+        store.mark_dirty()
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), disable=not show_progress, transient=False)
+        with progress:
+            files_task = progress.add_task("files", total=len(files))
+            sentences_task = progress.add_task("sentences", total=0)
+            writer = _Writer(store, embedder, report, progress, sentences_task)
+            for path, source in files:
+                progress.advance(files_task)
+                if source in seen:
+                    report.skipped.append(f"{path}: same source name as an earlier file")
+                    continue
+                try:
+                    doc = load_document(path, source, settings.max_file_bytes)
+                except CorpusError as exc:
+                    log.warning("skipped %s", exc)
+                    report.skipped.append(str(exc))
+                    continue
+                seen.add(source)
+                entry = manifest.get(source)
+                old_ids = stored.get(source, set())
+                if entry and entry.file_hash == doc.file_hash and entry.sentences == len(old_ids):
+                    report.unchanged += 1
+                    continue
+                sentences = split_document(doc)
+                if not sentences:
+                    report.skipped.append(f"{source}: no sentences of prose found")
+                    seen.discard(source)
+                    continue
+                new_ids = {s.sentence_id for s in sentences}
+                if entry or old_ids:
+                    report.updated += 1
+                else:
+                    report.added += 1
+                progress.update(sentences_task, total=(progress.tasks[1].total or 0) + len(sentences))
+                writer.add(_Pending(doc, sentences, sorted(old_ids - new_ids)))
+            writer.flush()
+        if prune:
+            for source in sorted((set(manifest) | set(stored)) - seen):
+                gone = sorted(stored.get(source, set()))
+                store.delete_sentences(gone)
+                store.delete_document(source)
+                report.removed += 1
+                report.sentences_removed += len(gone)
+        if not seen and not manifest and not stored:
+            raise CorpusError(f"no readable article in {', '.join(map(str, roots)) or 'the given paths'}"
+                              + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
+        generation = store.mark_clean()
+        catalog = Catalog.from_store(store, generation)
+        catalog.save(cache_root(settings.index_dir, settings.collection))
+        report.total_sentences = len(catalog)
+    report.seconds = time.perf_counter() - started
+    return report

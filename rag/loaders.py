@@ -1,0 +1,143 @@
+"""Read article files (.txt, .md, .html) into text documents, with encoding fallback and binary detection."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+
+from rag.errors import CorpusError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
+# Elements that are page furniture rather than article text.
+_HTML_DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "template"]
+_HTML_BLOCKS = ["p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption", "td", "dt", "dd"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article: ``text`` is what sentence offsets point into (the decoded file, or HTML's main text)."""
+
+    source: str
+    text: str
+    title: str
+    file_hash: str
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+
+def decode_bytes(raw: bytes) -> tuple[str, str | None]:
+    """Decode file bytes; return the text and a warning when a fallback encoding was used."""
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+                          (codecs.BOM_UTF8, "utf-8-sig")):
+        if raw.startswith(bom):
+            return raw.decode(encoding), None
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        # cp1252 covers most Western legacy files; latin-1 never fails, so nothing is lost.
+        try:
+            return raw.decode("cp1252"), "not valid UTF-8; decoded as cp1252"
+        except UnicodeDecodeError:
+            return raw.decode("latin-1"), "not valid UTF-8; decoded as latin-1"
+
+
+def looks_binary(raw: bytes) -> bool:
+    """True for bytes that are not text: NULs (outside UTF-16/32) or many control characters."""
+    head = raw[:8192]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return False
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return controls > max(4, len(head) // 100)
+
+
+def html_to_text(markup: str) -> tuple[str, str]:
+    """Return (main text, title) of an HTML page: furniture dropped, one paragraph per block."""
+    soup = BeautifulSoup(markup, "lxml")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(_HTML_DROP):
+        tag.decompose()
+    root = soup.find("article") or soup.find("main") or soup.body or soup
+    blocks = [" ".join(el.get_text().split()) for el in root.find_all(_HTML_BLOCKS)
+              if not el.find(_HTML_BLOCKS)]
+    blocks = [b for b in blocks if b]
+    if not blocks:
+        blocks = [" ".join(line.split()) for line in root.get_text("\n").splitlines() if line.strip()]
+    if not title:
+        heading = root.find(["h1", "h2"])
+        title = heading.get_text(" ", strip=True) if heading else ""
+    return "\n\n".join(blocks), title
+
+
+def first_line_title(text: str) -> str:
+    """The first non-empty line, used as the title of plain-text and Markdown articles."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip().lstrip("#").strip()[:200]
+    return ""
+
+
+def load_document(path: Path, source: str, max_bytes: int) -> Document:
+    """Read one article file; raises ``CorpusError`` with a reason when it cannot be used."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise CorpusError(f"{source}: {size} bytes is over the {max_bytes}-byte limit (RAG_MAX_FILE_BYTES)")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{source}: cannot read ({exc.strerror or exc})") from exc
+    if not raw.strip():
+        raise CorpusError(f"{source}: empty file")
+    if looks_binary(raw):
+        raise CorpusError(f"{source}: binary file, not text")
+    text, warning = decode_bytes(raw)
+    if warning:
+        log.warning("%s: %s", source, warning)
+    if path.suffix.lower() in {".html", ".htm"}:
+        text, title = html_to_text(text)
+    else:
+        title = first_line_title(text)
+    if not text.strip():
+        raise CorpusError(f"{source}: no text found")
+    return Document(source=source, text=text, title=title, file_hash=hashlib.sha256(raw).hexdigest()[:32])
+
+
+def find_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    """Yield (file, source) for every supported file under the paths; sources are relative to each root."""
+    for root in paths:
+        if not root.exists():
+            raise CorpusError(f"{root}: no such file or folder")
+        if root.is_file():
+            yield root, root.name
+            continue
+        seen: set[Path] = set()
+        # followlinks=False: a symlink loop must not hang ingest.
+        for file in sorted(root.rglob("*")):
+            if file.suffix.lower() not in SUPPORTED_SUFFIXES or file.name.startswith("."):
+                continue
+            if file.is_symlink():
+                log.warning("%s: symbolic link skipped", file)
+                continue
+            if not file.is_file():
+                continue
+            real = file.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            yield file, file.relative_to(root).as_posix()

@@ -1,0 +1,71 @@
+"""Typed records that cross module boundaries: sentences, citations, answers, ingest reports."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Sentence(BaseModel):
+    """One indexed sentence: ``original_text[start:end] == text`` for its source."""
+
+    sentence_id: str
+    source: str
+    text: str
+    start: int
+    end: int
+    position: int = Field(description="Index of the sentence within its source.")
+    title: str = ""
+
+
+class Citation(BaseModel):
+    """A sentence an answer rests on, with its retrieval score (higher is better)."""
+
+    source: str
+    sentence_id: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class Turn(BaseModel):
+    """One earlier message of a chat."""
+
+    role: str = Field(pattern="^(user|assistant)$")
+    content: str
+
+
+class Answer(BaseModel):
+    """What ``rag.ask`` returns; the JSON contract of ``rag ask --json`` and ``POST /api/ask``."""
+
+    question: str
+    answer: str
+    short_answer: str | None = Field(None, description="The answer span alone, when one was found.")
+    abstained: bool
+    citations: list[Citation]
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    confidence: float = 0.0
+    answerer: str = "extractive"
+    search_query: str | None = Field(None, description="The question as rewritten from the chat history.")
+
+
+class IngestReport(BaseModel):
+    """Summary of one ingest run."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[str] = Field(default_factory=list)
+    sentences_added: int = 0
+    sentences_removed: int = 0
+    total_sentences: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for the end of ``rag ingest``."""
+        return (
+            f"added {self.added}, updated {self.updated}, removed {self.removed}, unchanged {self.unchanged} files"
+            f" (+{self.sentences_added}/-{self.sentences_removed} sentences, {self.total_sentences} indexed,"
+            f" {len(self.skipped)} skipped) in {self.seconds:.1f}s"
+        )

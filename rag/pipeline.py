@@ -1,0 +1,178 @@
+"""The one API behind the CLI, UI and HTTP server: ``Pipeline.ask`` and ``Pipeline.ingest``."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from rag.abstain import AbstentionModel
+from rag.answer import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
+from rag.catalog import Catalog, load_catalog
+from rag.config import Settings, get_settings
+from rag.embeddings import SentenceEmbeddings
+from rag.errors import IndexNotReadyError, InvalidQuestionError
+from rag.history import search_query
+from rag.ingest import ingest as run_ingest
+from rag.llm import generate, make_chat_model
+from rag.models import Answer, IngestReport, Turn
+from rag.retrieve import FusionWeights, search
+from rag.store import SentenceStore
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# How long a loaded snapshot is trusted before asking Chroma whether an ingest changed it.
+_GENERATION_TTL_S = 1.0
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    """The question stripped, or ``InvalidQuestionError`` saying what is wrong with it."""
+    if not isinstance(question, str):
+        raise InvalidQuestionError("the question must be text")
+    text = question.strip()
+    if not text:
+        raise InvalidQuestionError("the question is empty")
+    if len(text) > max_chars:
+        raise InvalidQuestionError(f"the question is {len(text)} characters long; the limit is {max_chars}"
+                                   " (RAG_MAX_QUESTION_CHARS)")
+    if _CONTROL.search(text):
+        raise InvalidQuestionError("the question contains control characters")
+    return text
+
+
+class Pipeline:
+    """Ingest, retrieve and answer over one index; safe to share between threads."""
+
+    def __init__(self, settings: Settings | None = None, chat_model: BaseChatModel | None = None,
+                 weights: FusionWeights | None = None, abstention: AbstentionModel | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.embedder = SentenceEmbeddings(self.settings.embed_batch_size)
+        self.weights = weights or FusionWeights()
+        self.abstention = abstention or AbstentionModel()
+        self.chat_model = chat_model if chat_model is not None else make_chat_model(self.settings)
+        self._store: SentenceStore | None = None
+        self._catalog: Catalog | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self.chain = self._build_chain()
+
+    # -- index ------------------------------------------------------------------------------------------------
+    @property
+    def store(self) -> SentenceStore:
+        """The Chroma-backed store (opened on first use)."""
+        if self._store is None:
+            self._store = SentenceStore(self.settings)
+        return self._store
+
+    def catalog(self) -> Catalog:
+        """The current snapshot, reloaded when another process (or thread) changed the index."""
+        now = time.monotonic()
+        with self._lock:
+            if self._catalog is None or now - self._checked_at > _GENERATION_TTL_S:
+                generation = self.store.generation()
+                if self._catalog is None or (generation != self._catalog.generation
+                                             and not generation.startswith("dirty-")):
+                    self._catalog = load_catalog(self.store, self.settings.index_dir)
+                self._checked_at = now
+            return self._catalog
+
+    def ingest(self, paths: Sequence[Path | str] | None = None, prune: bool = True,
+               show_progress: bool = False) -> IngestReport:
+        """Sync the index with ``paths`` (default: the corpus folder) and refresh the snapshot."""
+        report = run_ingest(list(paths or [self.settings.corpus_dir]), self.settings, prune=prune,
+                            show_progress=show_progress)
+        with self._lock:
+            self._catalog = None
+        return report
+
+    def warm_up(self) -> None:
+        """Load the model and the snapshot now rather than on the first question."""
+        self.catalog()
+        self.embedder.encode(["warm up"])
+
+    # -- answering --------------------------------------------------------------------------------------------
+    def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
+        """condense the question → retrieve candidates → answer: each step a runnable, timed."""
+        return (RunnableLambda(self._condense, name="condense")
+                | RunnableLambda(self._retrieve, name="retrieve")
+                | RunnableLambda(self._answer, name="answer"))
+
+    def _condense(self, state: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        query = search_query(state["question"], state.get("history"))
+        return {**state, "query": query, "timings": {"condense": _ms(started)}}
+
+    def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        catalog = self.catalog()
+        if len(catalog) == 0:
+            raise IndexNotReadyError(f"the index in {self.settings.index_dir} is empty: run `rag ingest` first")
+        candidates = search(state["query"], catalog, self.store, self.embedder, self.settings.candidates,
+                            self.weights)
+        return {**state, "catalog": catalog, "candidates": candidates,
+                "timings": {**state["timings"], "retrieve": _ms(started)}}
+
+    def _answer(self, state: dict[str, Any]) -> Answer:
+        started = time.perf_counter()
+        catalog, candidates, k = state["catalog"], state["candidates"], state["k"]
+        draft = extractive_answer(state["question"], candidates, catalog, k, self.abstention,
+                                  self.settings.abstain_threshold)
+        answerer = "extractive"
+        if self.chat_model is not None and not draft.abstained:
+            draft, answerer = self._generative(state["question"], draft, catalog, candidates, k)
+        timings = {**state["timings"], "answer": _ms(started)}
+        timings["total"] = round(sum(timings.values()), 2)
+        return Answer(question=state["question"], answer=draft.answer, short_answer=draft.short_answer,
+                      abstained=draft.abstained, citations=draft.citations, timings_ms=timings,
+                      confidence=draft.confidence, answerer=answerer,
+                      search_query=state["query"] if state["query"] != state["question"] else None)
+
+    def _generative(self, question: str, draft: Draft, catalog: Catalog, candidates: list, k: int
+                    ) -> tuple[Draft, str]:
+        assert self.chat_model is not None
+        offered = select_citations(candidates, catalog, max(k, 5))
+        text, cited, abstained = generate(self.chat_model, question, offered)
+        if abstained:
+            return Draft(ABSTAIN_TEXT, None, True, [], draft.confidence), "llm"
+        if not text or not cited:  # no valid citation: the extractive answer stands
+            return draft, "extractive"
+        return Draft(text, None, False, cited[:k], draft.confidence), "llm"
+
+    def ask(self, question: str, history: list[Turn] | list[dict[str, str]] | None = None,
+            k: int | None = None) -> Answer:
+        """Answer ``question`` from the corpus, citing the sentences it rests on."""
+        text = validate_question(question, self.settings.max_question_chars)
+        turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history or []]
+        return self.chain.invoke({"question": text, "history": turns, "k": k or self.settings.top_k})
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+_default: Pipeline | None = None
+_default_lock = threading.Lock()
+
+
+def default_pipeline() -> Pipeline:
+    """A process-wide pipeline built from the environment's settings."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Pipeline()
+        return _default
+
+
+def ask(question: str, history: list[Turn] | list[dict[str, str]] | None = None, k: int | None = None) -> Answer:
+    """Answer with the process-wide pipeline (settings from ``RAG_*`` environment variables)."""
+    return default_pipeline().ask(question, history=history, k=k)
+
+
+def ingest(paths: Sequence[Path | str] | None = None, prune: bool = True) -> IngestReport:
+    """Ingest with the process-wide pipeline."""
+    return default_pipeline().ingest(paths, prune=prune)

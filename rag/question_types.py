@@ -1,0 +1,55 @@
+"""What kind of answer a question asks for ("when" → a date, "how many" → a number, "who" → a name)."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class AnswerType(str, Enum):
+    """Expected type of the short answer."""
+
+    DATE = "date"
+    NUMBER = "number"
+    QUANTITY = "quantity"
+    PERSON = "person"
+    PLACE = "place"
+    ENTITY = "entity"
+    REASON = "reason"
+    DESCRIPTION = "description"
+
+
+_RULES: list[tuple[re.Pattern[str], AnswerType]] = [
+    (re.compile(r"\b(when|what (year|date|day|month|time|century|decade)|which (year|date|day|month|century))\b"
+                r"|\bhow long ago\b|\bsince when\b", re.I), AnswerType.DATE),
+    (re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|percent|proportion|amount)\b", re.I),
+     AnswerType.NUMBER),
+    (re.compile(r"\bhow (tall|high|long|far|big|large|old|deep|wide|heavy|fast)\b", re.I), AnswerType.QUANTITY),
+    (re.compile(r"\b(who|whom|whose)\b", re.I), AnswerType.PERSON),
+    (re.compile(r"\b(where|what (country|city|place|region|state|town|location))\b|\bin which (country|city)\b",
+                re.I), AnswerType.PLACE),
+    (re.compile(r"\bwhy\b", re.I), AnswerType.REASON),
+    (re.compile(r"^\s*(which|what)\s+(\w+\s+){0,2}(is|was|are|were|did|does|do)\b", re.I), AnswerType.ENTITY),
+]
+
+
+def answer_type(question: str) -> AnswerType:
+    """Classify a question by the first matching rule; descriptions are the fallback."""
+    for pattern, kind in _RULES:
+        if pattern.search(question):
+            return kind
+    return AnswerType.DESCRIPTION
+
+
+_FIRST_WORD = re.compile(r"^\W*(\w+)")
+
+
+def question_word(question: str) -> str:
+    """The wh-word a question is grouped by in reports (who/when/where/what/which/how many/how/why/other)."""
+    q = question.lower()
+    if re.search(r"\bhow (many|much)\b", q):
+        return "how many"
+    for word in ("when", "who", "where", "why", "which", "what", "how"):
+        if re.search(rf"\b{word}\b", q):
+            return word
+    return "other"

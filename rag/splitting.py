@@ -1,0 +1,88 @@
+"""Split article text into sentences whose offsets point back into the original text."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+import pysbd
+
+from rag.cleaning import content_paragraphs
+from rag.loaders import Document
+from rag.models import Sentence
+
+_FALLBACK_BOUNDARY = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
+# A "sentence" this long is a table or a list run together; cut it so citations stay readable.
+MAX_SENTENCE_CHARS = 1500
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _split_block(block: str) -> list[str]:
+    try:
+        return _segmenter().segment(block)
+    except Exception:  # pysbd has regex corner cases; a plain rule is better than losing the paragraph
+        return _FALLBACK_BOUNDARY.split(block)
+
+
+def sentence_spans(text: str, title: str = "") -> list[tuple[int, int]]:
+    """(start, end) of every sentence of prose in ``text``; each span is stripped of surrounding space."""
+    spans: list[tuple[int, int]] = []
+    for para in content_paragraphs(text, title):
+        cursor = 0
+        for piece in _split_block(para.text):
+            body = piece.strip()
+            if not body:
+                continue
+            found = para.text.find(body, cursor)
+            if found < 0:  # the segmenter altered the text; re-anchor with the fallback rule
+                spans = [s for s in spans if s[0] < para.start]
+                cursor = 0
+                for part in _FALLBACK_BOUNDARY.split(para.text):
+                    part_body = part.strip()
+                    pos = para.text.find(part_body, cursor)
+                    spans.append((para.start + pos, para.start + pos + len(part_body)))
+                    cursor = pos + len(part_body)
+                break
+            spans.append((para.start + found, para.start + found + len(body)))
+            cursor = found + len(body)
+    return [piece for start, end in spans for piece in _cap_length(text, start, end)]
+
+
+def _cap_length(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    if end - start <= MAX_SENTENCE_CHARS:
+        return [(start, end)]
+    pieces = []
+    while end - start > MAX_SENTENCE_CHARS:
+        cut = text.rfind(" ", start, start + MAX_SENTENCE_CHARS)
+        cut = cut if cut > start else start + MAX_SENTENCE_CHARS
+        pieces.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if start < end:
+        pieces.append((start, end))
+    return pieces
+
+
+def sentence_id(source: str, text: str, occurrence: int) -> str:
+    """Stable content-hash id: the same sentence in the same article keeps its id across edits elsewhere."""
+    digest = hashlib.sha1(f"{source}\x00{text}\x00{occurrence}".encode()).hexdigest()
+    return digest[:20]
+
+
+def split_document(doc: Document) -> list[Sentence]:
+    """The document's sentences in order, with ids, positions and offsets."""
+    sentences: list[Sentence] = []
+    seen: dict[str, int] = {}
+    for position, (start, end) in enumerate(sentence_spans(doc.text, doc.title)):
+        text = doc.text[start:end]
+        occurrence = seen.get(text, 0)
+        seen[text] = occurrence + 1
+        sentences.append(Sentence(sentence_id=sentence_id(doc.source, text, occurrence), source=doc.source,
+                                  text=text, start=start, end=end, position=position, title=doc.title))
+    return sentences

@@ -1,0 +1,188 @@
+"""Chroma, embedded or server: the single source of truth for sentences, their vectors and the manifest."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import Settings
+from rag.errors import RagError
+from rag.models import Sentence
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import chromadb  # noqa: E402  (telemetry must be off before import)
+
+log = logging.getLogger(__name__)
+_PAGE = 5000
+_GENERATION_KEY = "generation"
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    """Manifest entry of one ingested article."""
+
+    source: str
+    file_hash: str
+    title: str
+    sentences: int
+    text: str
+
+
+def make_client(settings: Settings) -> chromadb.api.ClientAPI:
+    """A Chroma client: ``HttpClient`` when ``RAG_CHROMA_URL`` is set, else a persistent folder."""
+    chroma_settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        address = settings.chroma_url.removeprefix("http://").rstrip("/")
+        host, _, port = address.partition(":")
+        try:
+            return chromadb.HttpClient(host=host, port=int(port or 8000), settings=chroma_settings)
+        except Exception as exc:  # chromadb raises plain ValueError/ConnectionError here
+            raise RagError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class SentenceStore:
+    """Sentences (with embeddings) and the per-article manifest, in two Chroma collections."""
+
+    def __init__(self, settings: Settings, client: chromadb.api.ClientAPI | None = None) -> None:
+        self.settings = settings
+        self.client = client or make_client(settings)
+        # embedding_function=None: Chroma's default would download a model; we always pass vectors.
+        self.sentences = self.client.get_or_create_collection(
+            settings.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+        # Manifest rows carry a 1-d placeholder vector: Chroma wants one, nothing searches it.
+        self.documents = self.client.get_or_create_collection(
+            f"{settings.collection}_documents", embedding_function=None
+        )
+
+    # -- manifest -------------------------------------------------------------------------------------------
+    def indexed_documents(self, with_text: bool = False) -> dict[str, IndexedDocument]:
+        """Every article in the manifest, by source."""
+        include = ["metadatas", "documents"] if with_text else ["metadatas"]
+        result: dict[str, IndexedDocument] = {}
+        for ids, metas, docs in self._pages(self.documents, include):
+            for i, (source, meta) in enumerate(zip(ids, metas, strict=True)):
+                result[source] = IndexedDocument(source, str(meta.get("file_hash", "")), str(meta.get("title", "")),
+                                                 int(meta.get("sentences", 0)), docs[i] if docs else "")
+        return result
+
+    def document(self, source: str) -> IndexedDocument | None:
+        """One manifest entry with its text, or None."""
+        got = self.documents.get(ids=[source], include=["metadatas", "documents"])
+        if not got["ids"]:
+            return None
+        meta = got["metadatas"][0]
+        return IndexedDocument(source, str(meta.get("file_hash", "")), str(meta.get("title", "")),
+                               int(meta.get("sentences", 0)), got["documents"][0])
+
+    def put_document(self, source: str, file_hash: str, title: str, sentences: int, text: str) -> None:
+        """Record an article as fully ingested (written last, so a crash leaves it absent or stale)."""
+        self.documents.upsert(ids=[source], embeddings=[[0.0]], documents=[text],
+                              metadatas=[{"file_hash": file_hash, "title": title, "sentences": sentences}])
+
+    def delete_document(self, source: str) -> None:
+        """Remove an article's manifest entry."""
+        self.documents.delete(ids=[source])
+
+    # -- sentences ------------------------------------------------------------------------------------------
+    def sentence_ids_by_source(self) -> dict[str, set[str]]:
+        """Ids of all stored sentences grouped by source, read from Chroma itself (not the manifest)."""
+        grouped: dict[str, set[str]] = {}
+        for ids, metas, _ in self._pages(self.sentences, ["metadatas"]):
+            for sid, meta in zip(ids, metas, strict=True):
+                grouped.setdefault(str(meta["source"]), set()).add(sid)
+        return grouped
+
+    def embeddings_for(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of the given ids (missing ids are absent from the result)."""
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(ids), _PAGE):
+            got = self.sentences.get(ids=ids[i:i + _PAGE], include=["embeddings"])
+            for sid, vec in zip(got["ids"], got["embeddings"], strict=True):
+                found[sid] = np.asarray(vec, dtype=np.float32)
+        return found
+
+    def upsert_sentences(self, sentences: list[Sentence], vectors: np.ndarray, file_hash: str) -> None:
+        """Insert or replace sentences with their vectors."""
+        if not sentences:
+            return
+        for i in range(0, len(sentences), _PAGE):
+            batch = sentences[i:i + _PAGE]
+            self.sentences.upsert(
+                ids=[s.sentence_id for s in batch],
+                embeddings=vectors[i:i + _PAGE],
+                documents=[s.text for s in batch],
+                metadatas=[{"source": s.source, "start": s.start, "end": s.end, "position": s.position,
+                            "title": s.title, "file_hash": file_hash} for s in batch],
+            )
+
+    def delete_sentences(self, ids: list[str]) -> None:
+        """Remove sentences by id."""
+        for i in range(0, len(ids), _PAGE):
+            self.sentences.delete(ids=ids[i:i + _PAGE])
+
+    def count(self) -> int:
+        """Number of stored sentences."""
+        return self.sentences.count()
+
+    def iter_all(self) -> Iterator[tuple[list[str], list[dict], list[str], np.ndarray]]:
+        """Every stored sentence, a page at a time: ids, metadata, texts, vectors."""
+        for ids, metas, docs, vecs in self._pages(self.sentences, ["metadatas", "documents", "embeddings"],
+                                                  with_vectors=True):
+            yield ids, metas, docs, vecs
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Approximate nearest sentences by cosine similarity: (id, similarity), best first."""
+        total = self.count()
+        if total == 0:
+            return []
+        got = self.sentences.query(query_embeddings=[vector], n_results=min(n, total), include=["distances"])
+        return [(sid, 1.0 - float(d)) for sid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+
+    # -- generation: which snapshot of the collection local caches were built from ----------------------------
+    def generation(self) -> str:
+        """Current generation tag; starts with ``dirty-`` while an ingest is writing."""
+        meta = self.documents.metadata or {}
+        return str(meta.get(_GENERATION_KEY, "empty"))
+
+    def mark_dirty(self) -> None:
+        """Flag the collection as being written, so no cache is trusted until ``mark_clean``."""
+        self.documents.modify(metadata={_GENERATION_KEY: f"dirty-{uuid.uuid4().hex}"})
+
+    def mark_clean(self) -> str:
+        """Give the collection a new generation tag after a complete ingest."""
+        tag = uuid.uuid4().hex
+        self.documents.modify(metadata={_GENERATION_KEY: tag})
+        return tag
+
+    @staticmethod
+    def _pages(collection, include, with_vectors=False):  # type: ignore[no-untyped-def]
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=_PAGE, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            metas = got.get("metadatas") or [{}] * len(ids)
+            docs = got.get("documents")
+            if with_vectors:
+                yield ids, metas, docs, np.asarray(got["embeddings"], dtype=np.float32)
+            else:
+                yield ids, metas, docs
+            offset += len(ids)
+
+
+def lock_path(settings: Settings) -> Path:
+    """The file ingests lock so that two never write at once."""
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    return settings.index_dir / "ingest.lock"

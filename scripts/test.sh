@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Full test suite: Debian's Chromium for browser tests, a Chroma server for the server-mode tests, then pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian chromium for the browser tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "warning: chromium missing and not root; browser tests will fail" >&2
+  fi
+fi
+
+export ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1
+chroma_dir=$(mktemp -d)
+port=$($BIN/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$BIN/chroma run --path "$chroma_dir" --host 127.0.0.1 --port "$port" >"$chroma_dir.log" 2>&1 &
+chroma_pid=$!
+trap 'kill $chroma_pid 2>/dev/null || true; rm -rf "$chroma_dir" "$chroma_dir.log"' EXIT
+for _ in $(seq 1 60); do
+  curl -sf "http://127.0.0.1:$port/api/v2/heartbeat" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+export RAG_TEST_CHROMA_URL="127.0.0.1:$port"
+
+$BIN/python -m pytest "$@"

@@ -1,0 +1,92 @@
+"""Shared fixtures: real Chroma (embedded folder or a `chroma run` server), the real model, the seed article."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from rag import Pipeline, Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+SEED_QUESTIONS = SHARED / "eval" / "seed_questions.jsonl"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a Chroma server: the one .ci/run started (RAG_TEST_CHROMA_URL), else one started here."""
+    url = os.environ.get("RAG_TEST_CHROMA_URL")
+    if url:
+        yield url
+        return
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    chroma = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("chroma server did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def make_settings(index_dir: Path, chroma_url: str | None = None, **extra: object) -> Settings:
+    """Settings for an isolated index: its own folder and (on a shared server) its own collection."""
+    return Settings(index_dir=index_dir, chroma_url=chroma_url, collection=f"t{uuid.uuid4().hex[:12]}",
+                    corpus_dir=CORPUS, **extra)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a fresh index, once with an embedded Chroma folder and once against a Chroma server."""
+    url = request.getfixturevalue("chroma_server") if request.param == "server" else None
+    return make_settings(tmp_path / "index", url)
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped corpus."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def seed_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """A pipeline with the seed article ingested once for the whole session (embedded Chroma)."""
+    pipeline = Pipeline(make_settings(tmp_path_factory.mktemp("seed-index")))
+    pipeline.ingest([CORPUS])
+    return pipeline
