@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,9 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
 from rag.cleaning import normalize_for_match
+
+# bm25s sets its own logger to DEBUG on import, which would print through any root handler.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(STOPWORDS_EN) | {"did", "does", "do", "s", "many", "much", "whom", "whose", "which", "what",
@@ -47,7 +51,8 @@ class LexicalIndex:
     def build(cls, texts: list[str]) -> LexicalIndex:
         """Index texts (one row each); empty token lists are allowed."""
         retriever = bm25s.BM25()
-        tokens = [tokenize(t) or ["\x00empty"] for t in texts]
+        # bm25s cannot index nothing; an empty catalog gets one placeholder row and reports size 0.
+        tokens = [tokenize(t) or ["\x00empty"] for t in texts] or [["\x00empty"]]
         retriever.index(tokens, show_progress=False)
         return cls(retriever, len(texts))
 

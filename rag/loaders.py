@@ -86,10 +86,16 @@ def html_to_text(markup: str) -> tuple[str, str]:
 
 
 def first_line_title(text: str) -> str:
-    """The first non-empty line, used as the title of plain-text and Markdown articles."""
+    """The first line when it reads as a title (short, no closing full stop, or a Markdown heading), else ""."""
     for line in text.splitlines():
-        if line.strip():
-            return line.strip().lstrip("#").strip()[:200]
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            return stripped.lstrip("#").strip()[:200]
+        if len(stripped) <= 150 and not stripped.endswith((".", "!", "?", ":", ";", ",")):
+            return stripped
+        return ""
     return ""
 
 

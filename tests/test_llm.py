@@ -1,0 +1,50 @@
+"""The optional generative answerer, with LangChain fake chat models: only retrieved sentences may be cited."""
+
+import json
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from rag import Pipeline
+
+
+def llm_pipeline(seed_pipeline: Pipeline, *replies: str) -> Pipeline:
+    pipeline = Pipeline(seed_pipeline.settings, chat_model=FakeListChatModel(responses=list(replies)))
+    return pipeline
+
+
+def test_llm_answer_cites_given_sentences(seed_pipeline: Pipeline) -> None:
+    reply = json.dumps({"answer": "The attack in Taraz was in 2011 [S1].", "citations": ["S1"], "abstain": False})
+    answer = llm_pipeline(seed_pipeline, reply).ask("when was the Taraz attack?")
+    assert answer.answerer == "llm" and answer.answer.startswith("The attack in Taraz was in 2011")
+    assert len(answer.citations) == 1 and "Taraz" in answer.citations[0].text
+
+
+def test_invented_citation_ids_are_dropped_and_fall_back_to_extractive(seed_pipeline: Pipeline) -> None:
+    reply = json.dumps({"answer": "pwned", "citations": ["S99", "deadbeefdeadbeefdead", "not-a-label"]})
+    answer = llm_pipeline(seed_pipeline, reply).ask("when was the Taraz attack?")
+    assert answer.answerer == "extractive" and answer.answer.startswith("2011") and "pwned" not in answer.answer
+    retrieved = {c.sentence_id for c in seed_pipeline.ask("when was the Taraz attack?", k=5).citations}
+    assert {c.sentence_id for c in answer.citations} <= retrieved
+
+
+def test_mixed_valid_and_invented_citations_keep_only_valid(seed_pipeline: Pipeline) -> None:
+    reply = json.dumps({"answer": "In 2011 [S1] [S7].", "citations": ["S1", "S7", "S42"]})
+    answer = llm_pipeline(seed_pipeline, reply).ask("when was the Taraz attack?")
+    assert answer.answerer == "llm" and "[S42]" not in answer.answer
+    for c in answer.citations:
+        assert seed_pipeline.store.document(c.source).text[c.start:c.end] == c.text
+    assert len(answer.citations) <= 2
+
+
+def test_unparsable_reply_falls_back(seed_pipeline: Pipeline) -> None:
+    answer = llm_pipeline(seed_pipeline, "I think it was 2011, trust me").ask("when was the Taraz attack?")
+    assert answer.answerer == "extractive" and answer.short_answer == "2011"
+
+
+def test_llm_may_abstain_and_is_not_called_without_evidence(seed_pipeline: Pipeline) -> None:
+    abstain = json.dumps({"answer": "", "citations": [], "abstain": True})
+    assert llm_pipeline(seed_pipeline, abstain).ask("Where is Taraz?").abstained
+    # No evidence: the fake would answer "Tokyo", but it must not be asked at all.
+    invented = json.dumps({"answer": "Tokyo", "citations": ["S1"]})
+    answer = llm_pipeline(seed_pipeline, invented).ask("What is the capital of Japan?")
+    assert answer.abstained and "Tokyo" not in answer.answer
