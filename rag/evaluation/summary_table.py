@@ -1,0 +1,68 @@
+"""The end-of-run summary as rows, a rich table (CLI) or Markdown (UI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from rag.evaluation.metrics import percent
+
+_ROWS = [
+    ("pass_rate", "pass rate", "answer right (and evidence cited) / abstained when unanswerable"),
+    ("em", "exact match", "on short answer (else answer), answerable questions"),
+    ("f1", "token F1", "on short answer (else answer), answerable questions"),
+    ("contains_gold", "answer contains gold", "full answer text"),
+    ("hit@1", "hit@1", "first citation contains the evidence"),
+    ("hit@k", "hit@k", "some citation contains the evidence"),
+    ("mrr", "MRR", "1/rank of the first citation with the evidence"),
+    ("citation_precision", "citation precision", "cited sentences that overlap the evidence"),
+    ("citation_recall", "citation recall", "evidence items overlapped by a citation"),
+    ("abstain_precision", "abstention precision", "abstentions that were on unanswerable questions"),
+    ("abstain_recall", "abstention recall", "unanswerable questions abstained on"),
+    ("abstain_f1", "abstention F1", ""),
+    ("false_abstention_rate", "false-abstention rate", "answerable questions abstained on (lower is better)"),
+]
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, value, note) rows: the headline metrics that have a value, then latency and timing."""
+    m = summary["metrics"]
+    rows = [(label, percent(m[key]), note) for key, label, note in _ROWS if m.get(key) is not None]
+    lat = summary.get("latency", {})
+    if lat.get("p50_ms") is not None:
+        rows.append(("latency p50 / p95 / max", f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['max_ms']:.0f} ms",
+                     "per question"))
+    timing = summary.get("timing", {})
+    if timing:
+        parts = ", ".join(f"{label} {timing.get(key) or 0:.1f} s" for key, label in (
+            ("ingest_s", "ingest"), ("load_s", "load"), ("embed_questions_s", "question embedding"),
+            ("answer_s", "answering")))
+        rows.append(("time", f"{timing.get('total_s') or 0:.1f} s", parts))
+    return rows
+
+
+def _headline(summary: dict[str, Any]) -> str:
+    return (f"{summary.get('dataset', '')}: {summary['questions']} questions ({summary['answerable']} answerable, "
+            f"{summary['unanswerable']} unanswerable), k = {summary['k']}, {summary.get('errors', 0)} errors")
+
+
+def rich_table(summary: dict[str, Any]) -> Table:
+    """The summary as a rich table for the terminal."""
+    table = Table(title=_headline(summary), title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("", style="dim")
+    for label, value, note in summary_rows(summary):
+        table.add_row(label, value, note)
+    return table
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The summary as a Markdown table for the UI."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"**{cell(_headline(summary))}**", "", "| metric | value | |", "|---|---:|---|"]
+    lines += [f"| {cell(a)} | {cell(b)} | {cell(c)} |" for a, b, c in summary_rows(summary)]
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""The "Evaluate" tab of the Gradio app: upload a question file, run it with progress, see and download the report."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from rag.errors import RagError
+from rag.evaluation.datasets import detect_format, load_dataset
+from rag.evaluation.report import render_report
+from rag.evaluation.runner import run_eval, write_results_csv, write_results_jsonl, write_summary_json
+from rag.evaluation.summary_table import summary_markdown
+from rag.pipeline import Pipeline
+
+# SQuAD uploads bring their own corpus: they get a separate index so the app's corpus is never replaced.
+_squad_pipelines: dict[str, Pipeline] = {}
+_squad_lock = threading.Lock()
+
+
+def squad_pipeline(app_pipeline: Pipeline) -> Pipeline:
+    """A pipeline on a separate index (folder and collection) next to the app's, for SQuAD uploads."""
+    s = app_pipeline.settings
+    key = f"{s.index_dir.resolve()}|{s.chroma_url}|{s.collection}"
+    with _squad_lock:
+        if key not in _squad_pipelines:
+            settings = s.with_overrides(index_dir=s.index_dir / "eval-squad", collection=f"{s.collection}_eval")
+            _squad_pipelines[key] = Pipeline(settings, chat_model=app_pipeline.chat_model,
+                                             weights=app_pipeline.weights, abstention=app_pipeline.abstention)
+        return _squad_pipelines[key]
+
+
+def run_uploaded(pipeline: Pipeline, file_path: str | None, k: float | None, limit: float | None, skip_bad: bool,
+                 progress: Any = None) -> tuple[str, str, list[str]]:
+    """Evaluate an uploaded file; returns (summary markdown, report iframe HTML, paths of files to download)."""
+    if not file_path:
+        raise gr.Error("Upload a .jsonl, .csv or SQuAD .json file first.")
+    path = Path(file_path)
+    out = Path(tempfile.mkdtemp(prefix="rag-eval-"))
+    try:
+        kind = detect_format(path)
+        target = squad_pipeline(pipeline) if kind == "squad" else pipeline
+        dataset = load_dataset(path, skip_bad=bool(skip_bad), squad_corpus_dir=out / "corpus")
+        if progress is not None and kind == "squad":
+            progress(0.0, desc="indexing the SQuAD contexts")
+
+        def report_progress(done: int, total: int, score: float) -> None:
+            if progress is not None:
+                progress((done, total), desc=f"pass rate so far {score:.0%}")
+
+        run = run_eval(target, dataset, k=int(k) if k else None, limit=int(limit) if limit else None,
+                       on_progress=report_progress)
+    except RagError as exc:
+        raise gr.Error(str(exc)) from exc
+    stem = path.stem[:60] or "eval"
+    html = render_report(run.summary, run.results)
+    write_results_jsonl(out / f"{stem}-results.jsonl", run.results)
+    write_results_csv(out / f"{stem}-results.csv", run.results)
+    write_summary_json(out / f"{stem}-summary.json", run.summary)
+    (out / f"{stem}-report.html").write_text(html, encoding="utf-8")
+    files = [str(out / f"{stem}-{name}") for name in ("results.jsonl", "results.csv", "summary.json", "report.html")]
+    return summary_markdown(run.summary), report_iframe(html), files
+
+
+def report_iframe(html: str, height: int = 760) -> str:
+    """The report inside a sandboxed iframe: its script sorts the table, but cannot touch the app's page."""
+    digest = hashlib.sha1(html.encode()).hexdigest()[:8]
+    return (f'<iframe id="eval-report-{digest}" title="Evaluation report" sandbox="allow-scripts" '
+            f'style="width:100%;height:{height}px;border:1px solid #d9dee3;border-radius:8px" '
+            f'srcdoc="{escape(html, quote=True)}"></iframe>')
+
+
+def eval_tab(pipeline: Pipeline) -> None:
+    """Build the Evaluate tab's contents inside an open ``gr.Blocks``/``gr.Tab`` context."""
+    gr.Markdown("Upload questions to measure answers and citations: our JSONL or CSV format (`id`, `question`, "
+                "`answers`, `evidence`, `answerable`), asked against this app's corpus, or a SQuAD v1.1/v2.0 "
+                "`.json` file, whose contexts are indexed separately first. Same metrics as `rag eval`.")
+    with gr.Row():
+        upload = gr.File(label="Questions file (.jsonl, .csv or SQuAD .json)", type="filepath",
+                         file_types=[".jsonl", ".csv", ".json"], elem_id="eval-upload")
+        with gr.Column():
+            k = gr.Slider(1, 20, value=pipeline.settings.top_k, step=1, label="Citations per answer (k)")
+            limit = gr.Number(value=0, precision=0, minimum=0, label="Only the first N questions (0 = all)")
+            skip_bad = gr.Checkbox(label="Skip malformed lines instead of stopping")
+            run = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
+    summary = gr.Markdown(elem_id="eval-summary")
+    report = gr.HTML(elem_id="eval-report")
+    downloads = gr.File(label="Results (JSONL, CSV, summary JSON, HTML report)", file_count="multiple",
+                        interactive=False, elem_id="eval-downloads")
+
+    def on_run(file_path: str | None, k_value: float, limit_value: float, skip: bool,
+               progress: gr.Progress = gr.Progress()) -> tuple[str, str, list[str]]:  # noqa: B008
+        return run_uploaded(pipeline, file_path, k_value, limit_value, skip, progress)
+
+    run.click(on_run, [upload, k, limit, skip_bad], [summary, report, downloads], api_name="run_eval",
+              concurrency_limit=1)
