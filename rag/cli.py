@@ -100,3 +100,42 @@ def serve(
         run_server(get_settings(index_dir=index, host=host, port=port), ingest_first=not no_ingest)
     except RagError as exc:
         _fail(exc)
+
+
+@app.command("eval")
+def eval_command(
+    file: Annotated[Path | None, typer.Argument(help="Questions: our .jsonl/.csv, or a SQuAD v1.1/v2.0 .json.")] = None,
+    index: IndexOpt = None,
+    corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="Ingest these first (index mirrors them).")
+                      ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Results: one JSON line per question.")] = None,
+    summary_json: Annotated[Path | None, typer.Option("--json", help="Summary JSON (metrics, breakdowns).")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Self-contained HTML report.")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Results as CSV.")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Citations per answer [env: RAG_TOP_K].", min=1, max=50)] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Questions answered in parallel.", min=1, max=32)] = 1,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed entries.")] = False,
+    fail_under: Annotated[list[str] | None, typer.Option("--fail-under", metavar="METRIC=VALUE",
+                                                         help="Exit 7 if METRIC misses VALUE (repeatable).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.", min=1)] = None,
+    compare: Annotated[tuple[Path, Path] | None, typer.Option("--compare", help="Diff two summary JSON or results"
+                                                              " JSONL files instead of running.")] = None,
+) -> None:
+    """Answer a file of questions and score answers, citations, abstentions and latency.
+
+    Example: [bold]rag eval questions.jsonl --report report.html --fail-under f1=0.5[/]
+    """
+    from rag.evaluation.command import EvalOptions, evaluate
+    from rag.evaluation.command import compare as compare_runs
+
+    try:
+        if compare:
+            raise typer.Exit(compare_runs(compare[0], compare[1], Console()))
+        if file is None:
+            err.print("[bold red]error:[/] give a questions FILE, or --compare A B")
+            raise typer.Exit(2)
+        code = evaluate(EvalOptions(file, index, corpus or [], out, summary_json, report, csv, k, workers, skip_bad,
+                                    fail_under or [], limit), Console(), err)
+    except RagError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
