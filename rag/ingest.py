@@ -115,6 +115,7 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
         stored = store.sentence_ids_by_source()
         embedder = SentenceEmbeddings(settings.embed_batch_size)
         seen: set[str] = set()
+        previous_generation = store.generation()
         store.mark_dirty()
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), disable=not show_progress, transient=False)
@@ -152,6 +153,11 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
                 progress.update(sentences_task, total=(progress.tasks[1].total or 0) + len(sentences))
                 writer.add(_Pending(doc, sentences, sorted(old_ids - new_ids)))
             writer.flush()
+        if not seen:
+            # Nothing readable: refuse rather than prune the whole index down to nothing. Nothing was written.
+            store.restore_generation(previous_generation)
+            raise CorpusError(f"no readable article in {', '.join(map(str, roots)) or 'the given paths'}"
+                              + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
         if prune:
             for source in sorted((set(manifest) | set(stored)) - seen):
                 gone = sorted(stored.get(source, set()))
@@ -159,9 +165,6 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
                 store.delete_document(source)
                 report.removed += 1
                 report.sentences_removed += len(gone)
-        if not seen and not manifest and not stored:
-            raise CorpusError(f"no readable article in {', '.join(map(str, roots)) or 'the given paths'}"
-                              + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
         generation = store.mark_clean()
         catalog = Catalog.from_store(store, generation)
         catalog.save(cache_root(settings.index_dir, settings.collection))

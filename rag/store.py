@@ -159,6 +159,10 @@ class SentenceStore:
         """Flag the collection as being written, so no cache is trusted until ``mark_clean``."""
         self.documents.modify(metadata={_GENERATION_KEY: f"dirty-{uuid.uuid4().hex}"})
 
+    def restore_generation(self, tag: str) -> None:
+        """Put back the tag an ingest found, when it ends without writing anything."""
+        self.documents.modify(metadata={_GENERATION_KEY: tag})
+
     def mark_clean(self) -> str:
         """Give the collection a new generation tag after a complete ingest."""
         tag = uuid.uuid4().hex

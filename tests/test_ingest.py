@@ -82,6 +82,20 @@ def test_empty_corpus_and_missing_path_are_clear_errors(tmp_path: Path) -> None:
         ingest([tmp_path / "missing"], settings)
 
 
+def test_a_folder_with_nothing_readable_does_not_wipe_the_index(tmp_path: Path, corpus_copy: Path) -> None:
+    from .conftest import make_settings
+
+    settings = make_settings(tmp_path / "ix")
+    count = ingest([corpus_copy], settings).total_sentences
+    generation = SentenceStore(settings).generation()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.txt").write_bytes(bytes(range(256)))
+    with pytest.raises(CorpusError, match="no readable article.*1 skipped"):
+        ingest([tmp_path / "junk"], settings)
+    assert SentenceStore(settings).generation() == generation
+    assert consistent(settings) == count
+
+
 def test_second_ingest_is_refused_while_one_holds_the_lock(tmp_path: Path, corpus_copy: Path) -> None:
     from .conftest import make_settings
 
