@@ -1,0 +1,287 @@
+"""The HTTP API: ask (JSON or SSE), health, sources; JSON errors, a body-size limit and a per-client rate limit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag.errors import IndexNotReadyError, IngestLockedError, InvalidQuestionError, RagError
+from rag.models import Answer, Turn
+from rag.pipeline import Pipeline, validate_question
+from rag.ui.render import citation_context, stream_prefixes
+
+log = logging.getLogger(__name__)
+
+
+class AskRequest(BaseModel):
+    """Body of ``POST /api/ask``: the question, earlier turns of the chat, and how many citations."""
+
+    question: str = Field(examples=["when was the Taraz attack?"])
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+    k: int | None = Field(None, ge=1, le=50)
+
+
+class SourceSentence(BaseModel):
+    """One indexed sentence of a source, with offsets into its text."""
+
+    sentence_id: str
+    text: str
+    start: int
+    end: int
+    position: int
+
+
+class CitedContext(BaseModel):
+    """A sentence with the rest of its paragraph around it."""
+
+    sentence_id: str
+    before: str
+    sentence: str
+    after: str
+
+
+class SourceDocument(BaseModel):
+    """``GET /api/sources/{source}``: the article text the citation offsets point into."""
+
+    source: str
+    title: str
+    text: str
+    sentences: list[SourceSentence]
+    context: CitedContext | None = None
+
+
+class RateLimiter:
+    """A sliding one-minute window of requests per client key; ``limit`` 0 disables it."""
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, key: str) -> float:
+        """0 when the request may go ahead (and is counted), else seconds until it may."""
+        if self.limit <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and now - hits[0] >= self.window_s:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return self.window_s - (now - hits[0])
+            hits.append(now)
+            if len(self._hits) > 10_000:  # forget idle clients so the table cannot grow without bound
+                for idle in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window_s]:
+                    del self._hits[idle]
+            return 0.0
+
+
+class RateLimited(Exception):
+    """Too many requests from one client."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limit exceeded; retry in {retry_after:.0f}s (RAG_RATE_LIMIT_PER_MINUTE)")
+        self.retry_after = retry_after
+
+
+def client_key(request: Request) -> str:
+    """The client's address (proxy headers are not trusted: they are trivial to forge)."""
+    return request.client.host if request.client else "unknown"
+
+
+class BodySizeLimit:
+    """ASGI middleware: API request bodies larger than ``max_bytes`` get a 413 before they are read in full."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, prefix: str = "/api/") -> None:
+        self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "request_too_large",
+                                  f"request body over {self.max_bytes} bytes (RAG_MAX_REQUEST_BYTES)")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Every API error has this shape: ``{"error": code, "detail": message}``."""
+    return JSONResponse({"error": code, "detail": message}, status_code=status, headers=headers)
+
+
+_RAG_STATUS: list[tuple[type[RagError], int, str]] = [
+    (InvalidQuestionError, 422, "invalid_question"),
+    (IndexNotReadyError, 503, "index_not_ready"),
+    (IngestLockedError, 503, "ingest_in_progress"),
+]
+
+
+def rag_error_response(exc: RagError) -> JSONResponse:
+    """Map a ``RagError`` to its status code: bad question 422, index missing or busy 503, else 503."""
+    for kind, status, code in _RAG_STATUS:
+        if isinstance(exc, kind):
+            return error_response(status, code, str(exc))
+    return error_response(503, "unavailable", str(exc))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """JSON errors for our exceptions, validation failures and HTTP errors."""
+
+    async def on_rag(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RagError)
+        return rag_error_response(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return error_response(422, "invalid_request", problems)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return error_response(exc.status_code, "not_found" if exc.status_code == 404 else "http_error",
+                              str(exc.detail), headers=getattr(exc, "headers", None))
+
+    async def on_limited(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RateLimited)
+        return error_response(429, "rate_limited", str(exc), {"Retry-After": str(max(1, round(exc.retry_after)))})
+
+    async def on_crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return error_response(500, "internal_error", f"{type(exc).__name__}: the server failed; see its log")
+
+    app.add_exception_handler(Exception, on_crash)
+    app.add_exception_handler(RagError, on_rag)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(RateLimited, on_limited)
+
+
+def _sse(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
+    """The ``/api`` routes over one pipeline."""
+    router = APIRouter(prefix="/api", tags=["api"])
+    settings = pipeline.settings
+
+    def admit(request: Request) -> None:
+        wait = limiter.retry_after(client_key(request))
+        if wait:
+            raise RateLimited(wait)
+
+    def prepare(body: AskRequest) -> tuple[str, list[Turn]]:
+        question = validate_question(body.question, settings.max_question_chars)
+        for turn in body.history:
+            if len(turn.content) > settings.max_question_chars * 4:
+                raise InvalidQuestionError("a history message is too long")
+        return question, body.history
+
+    @router.post("/ask", response_model=Answer, summary="Answer a question, citing sentences")
+    async def ask(body: AskRequest, request: Request) -> dict[str, object]:
+        """The same JSON as ``rag ask --json``. 422: empty or too long question; 503: no index; 429: too many."""
+        question, history = prepare(body)
+        admit(request)
+        answer = await run_in_threadpool(pipeline.ask, question, history, body.k)
+        return answer.model_dump()
+
+    @router.post("/ask/stream", summary="Answer as server-sent events",
+                 response_class=StreamingResponse,
+                 responses={200: {"content": {"text/event-stream": {}},
+                                  "description": "events: `delta` {text}, then `answer` (the /api/ask JSON)"
+                                                 " or `error` {error, detail}"}})
+    async def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
+        """Streams the answer text as ``delta`` events, then the full answer as one ``answer`` event."""
+        question, history = prepare(body)
+        admit(request)
+
+        async def events() -> AsyncIterator[str]:
+            yield _sse("status", {"stage": "searching"})
+            try:
+                answer = await run_in_threadpool(pipeline.ask, question, history, body.k)
+            except RagError as exc:
+                yield _sse("error", json.loads(bytes(rag_error_response(exc).body)))
+                return
+            except Exception as exc:  # the status line is already sent: report the failure in-band
+                log.exception("ask failed", exc_info=exc)
+                yield _sse("error", {"error": "internal_error", "detail": f"{type(exc).__name__}: the server failed"})
+                return
+            sent = ""
+            for prefix in stream_prefixes(answer.answer):
+                yield _sse("delta", {"text": prefix[len(sent):]})
+                sent = prefix
+            yield _sse("answer", answer.model_dump())
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @router.get("/health", summary="Liveness and index size")
+    async def health() -> JSONResponse:
+        """200 with the index size when answering is possible, 503 when the index is empty or unreachable."""
+        try:
+            catalog = await run_in_threadpool(pipeline.catalog)
+        except RagError as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        sentences = len(catalog)
+        body = {"status": "ok" if sentences else "empty", "sentences": sentences,
+                "articles": len(set(catalog.sources)), "answerer": "llm" if pipeline.chat_model else "extractive"}
+        return JSONResponse(body, status_code=200 if sentences else 503)
+
+    @router.get("/sources/{source:path}", response_model=SourceDocument, summary="An article's text and sentences")
+    async def source_text(source: str, sentence_id: str | None = Query(None, max_length=100)) -> SourceDocument:
+        """The text citation offsets point into; with ``sentence_id``, that sentence's paragraph as context."""
+        doc = await run_in_threadpool(pipeline.store.document, source)
+        if doc is None:
+            raise HTTPException(404, f"no indexed source named {source!r}")
+        catalog = await run_in_threadpool(pipeline.catalog)
+        rows = [i for i, s in enumerate(catalog.sources) if s == source]
+        sentences = [SourceSentence(sentence_id=catalog.ids[i], text=catalog.texts[i], start=int(catalog.starts[i]),
+                                    end=int(catalog.ends[i]), position=int(catalog.positions[i])) for i in rows]
+        context = None
+        if sentence_id is not None:
+            match = next((s for s in sentences if s.sentence_id == sentence_id), None)
+            if match is None:
+                raise HTTPException(404, f"no sentence {sentence_id!r} in {source!r}")
+            ctx = citation_context(doc.text, match.start, match.end)
+            context = CitedContext(sentence_id=sentence_id, before=ctx.before, sentence=ctx.sentence, after=ctx.after)
+        return SourceDocument(source=source, title=doc.title, text=doc.text, sentences=sentences, context=context)
+
+    return router
+

@@ -1,0 +1,110 @@
+"""The chat tab: streamed answers with numbered citations, example questions and a clear button."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from html import escape
+from typing import Any
+
+import gradio as gr
+
+from rag.api import RateLimiter
+from rag.errors import RagError
+from rag.models import Answer
+from rag.pipeline import Pipeline
+from rag.ui.render import CitationContext, context_for, error_html, message_html, stream_prefixes
+from rag.ui.suggestions import SuggestionCache
+
+log = logging.getLogger(__name__)
+SUGGESTION_SLOTS = 4
+# The answer is computed whole; a short pause between chunks lets the reader see it stream in.
+_STREAM_PAUSE_S = 0.03
+Messages = list[dict[str, Any]]
+Turns = list[dict[str, str]]
+
+
+def citation_contexts(pipeline: Pipeline, answer: Answer) -> tuple[list[CitationContext], dict[str, str]]:
+    """The paragraph around each cited sentence and the titles of the cited sources (each text read once)."""
+    texts: dict[str, str | None] = {}
+    titles: dict[str, str] = {}
+    contexts = []
+    for citation in answer.citations:
+        if citation.source not in texts:
+            doc = pipeline.store.document(citation.source)
+            texts[citation.source] = doc.text if doc else None
+            titles[citation.source] = doc.title if doc else ""
+        contexts.append(context_for(citation, texts[citation.source]))
+    return contexts, titles
+
+
+def answer_stream(pipeline: Pipeline, limiter: RateLimiter, question: str, messages: Messages, turns: Turns,
+                  client: str) -> Iterator[tuple[Messages, Turns]]:
+    """Append the question and stream the answer into the chat; ``turns`` keeps plain text for follow-ups."""
+    messages = [*messages, {"role": "user", "content": escape(question)}]
+    yield messages, turns
+    wait = limiter.retry_after(client)
+    if wait:
+        refusal = error_html(f"Too many questions; retry in {wait:.0f}s (RAG_RATE_LIMIT_PER_MINUTE).")
+        yield [*messages, {"role": "assistant", "content": refusal}], turns
+        return
+    try:
+        answer = pipeline.ask(question, history=turns)
+        contexts, titles = citation_contexts(pipeline, answer)
+    except RagError as exc:
+        yield [*messages, {"role": "assistant", "content": error_html(str(exc))}], turns
+        return
+    except Exception as exc:  # keep the chat usable; the details go to the server log
+        log.exception("ask failed", exc_info=exc)
+        failure = error_html("Sorry, answering failed (see the server log).")
+        yield [*messages, {"role": "assistant", "content": failure}], turns
+        return
+    anchor = f"cc-{uuid.uuid4().hex[:8]}"
+    for prefix in stream_prefixes(answer.answer)[:-1]:
+        partial = message_html(answer, anchor, contexts, titles, prefix)
+        yield [*messages, {"role": "assistant", "content": partial}], turns
+        time.sleep(_STREAM_PAUSE_S)
+    turns = [*turns, {"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+    yield [*messages, {"role": "assistant", "content": message_html(answer, anchor, contexts, titles)}], turns
+
+
+def build_chat_tab(demo: gr.Blocks, pipeline: Pipeline, limiter: RateLimiter, suggestions: SuggestionCache) -> None:
+    """Lay out the chat inside the current ``gr.Blocks`` context and wire its events."""
+    turns = gr.State([])
+    pending = gr.State("")
+    chatbot = gr.Chatbot(elem_id="cc-chat", height="60vh", min_height=280, show_label=False, buttons=["copy"],
+                         feedback_options=None, placeholder="Ask a question about the articles in the corpus.")
+    with gr.Row(elem_classes="cc-suggestions"):
+        buttons = [gr.Button(visible=False, size="sm", variant="secondary", elem_classes="cc-suggestion",
+                             min_width=120) for _ in range(SUGGESTION_SLOTS)]
+    with gr.Row(elem_classes="cc-input-row", equal_height=True):
+        box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=6, container=False,
+                         elem_id="cc-question", max_lines=4)
+        send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="cc-send")
+        clear = gr.Button("Clear", scale=1, min_width=70, elem_id="cc-clear")
+
+    def respond(question: str, messages: Messages, history: Turns, request: gr.Request
+                ) -> Iterator[tuple[Messages, Turns]]:
+        if not (question or "").strip():
+            yield messages, history
+            return
+        client = request.client.host if request and request.client else "unknown"
+        yield from answer_stream(pipeline, limiter, question, messages or [], history or [], client)
+
+    def take(question: str) -> tuple[str, str]:
+        return "", question
+
+    def fill_suggestions() -> list[Any]:
+        found = suggestions.get()
+        return [gr.update(value=found[i], visible=True) if i < len(found) else gr.update(visible=False)
+                for i in range(SUGGESTION_SLOTS)]
+
+    private: dict[str, Any] = {"api_visibility": "private"}
+    for trigger, source in [(box.submit, box), (send.click, box)] + [(b.click, b) for b in buttons]:
+        trigger(take, inputs=source, outputs=[box, pending], queue=False, **private).then(
+            respond, inputs=[pending, chatbot, turns], outputs=[chatbot, turns], show_progress="minimal", **private)
+    clear.click(lambda: ([], [], ""), outputs=[chatbot, turns, box], queue=False, **private)
+    chatbot.clear(lambda: [], outputs=turns, queue=False, **private)
+    demo.load(fill_suggestions, outputs=buttons, **private)
