@@ -11,6 +11,7 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import ValidationError
 
 from rag.abstain import AbstentionModel
 from rag.answer import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
@@ -26,6 +27,7 @@ from rag.retrieve import FusionWeights, search
 from rag.store import SentenceStore
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # How long a loaded snapshot is trusted before asking Chroma whether an ingest changed it.
 _GENERATION_TTL_S = 1.0
 
@@ -42,7 +44,35 @@ def validate_question(question: object, max_chars: int) -> str:
                                    " (RAG_MAX_QUESTION_CHARS)")
     if _CONTROL.search(text):
         raise InvalidQuestionError("the question contains control characters")
+    if _SURROGATE.search(text):  # lone surrogates cannot be encoded: the tokenizer and Chroma would crash
+        raise InvalidQuestionError("the question is not valid Unicode text")
+    if not any(ch.isalnum() for ch in text):
+        raise InvalidQuestionError("the question has no words (only punctuation, symbols or emoji)")
     return text
+
+
+def validate_history(history: object, max_chars: int) -> list[Turn]:
+    """Earlier turns as ``Turn``s, or ``InvalidQuestionError``; user turns obey the question length limit."""
+    if history is None:
+        return []
+    if not isinstance(history, list | tuple):
+        raise InvalidQuestionError("the history must be a list of {role, content} messages")
+    try:
+        turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history]
+    except ValidationError as exc:
+        raise InvalidQuestionError(f"invalid history message: {exc.errors()[0]['msg']}") from None
+    if any(t.role == "user" and len(t.content) > max_chars for t in turns):
+        raise InvalidQuestionError(f"a history message is longer than {max_chars} characters")
+    return turns
+
+
+def validate_k(k: object) -> int | None:
+    """``k`` when it is None or a whole number from 1 to 50, else ``InvalidQuestionError``."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 50:
+        raise InvalidQuestionError("k must be a whole number from 1 to 50")
+    return k
 
 
 class Pipeline:
@@ -147,8 +177,8 @@ class Pipeline:
             k: int | None = None) -> Answer:
         """Answer ``question`` from the corpus, citing the sentences it rests on."""
         text = validate_question(question, self.settings.max_question_chars)
-        turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history or []]
-        return self.chain.invoke({"question": text, "history": turns, "k": k or self.settings.top_k})
+        turns = validate_history(history, self.settings.max_question_chars)
+        return self.chain.invoke({"question": text, "history": turns, "k": validate_k(k) or self.settings.top_k})
 
 
 def _ms(started: float) -> float:
