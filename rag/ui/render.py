@@ -49,7 +49,7 @@ def context_for(citation: Citation, document_text: str | None) -> CitationContex
 
 def _flatten(text: str) -> str:
     """Line breaks inside a paragraph become spaces (the chat would turn them into <br>)."""
-    return re.sub(r"[ \t]*\r?\n[ \t]*", " ", text)
+    return re.sub(r"\r?\n", " ", text)
 
 
 def answer_html(answer: Answer, anchor: str, text: str | None = None) -> str:

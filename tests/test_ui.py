@@ -1,0 +1,274 @@
+"""The web UI's pieces: escaping, citation context, safe corpus changes, suggestions, CORS origins, rate limit;
+then the corpus tab in a real browser (add and remove an article with the admin token, read-only without)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag import Answer, Citation, Pipeline
+from rag.api import RateLimiter
+from rag.server import origin_regex
+from rag.ui.admin import AdminError, check_token, remove_article, safe_article_name, save_article
+from rag.ui.corpus_tab import add_articles
+from rag.ui.render import answer_html, articles_html, citation_context, context_for, message_html, stream_prefixes
+from rag.ui.suggestions import answerable_suggestions, candidate_questions
+from tests.conftest import ARTIFACTS
+from tests.live_server import ADMIN_TOKEN, LiveApp, shared_app, start_app
+
+PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
+
+
+def no_progress(*_: object, **__: object) -> None:
+    return None
+
+
+def make_answer(text: str, citations: list[Citation], abstained: bool = False) -> Answer:
+    return Answer(question="q", answer=text, abstained=abstained, citations=citations)
+
+
+def cite(text: str, source: str = "a.txt", start: int = 0) -> Citation:
+    return Citation(source=source, sentence_id="s1", text=text, start=start, end=start + len(text), score=0.5)
+
+
+# -- rendering ----------------------------------------------------------------------------------------------------
+def test_message_html_escapes_everything_from_the_corpus() -> None:
+    citation = cite(PAYLOAD, source=f"{PAYLOAD}.txt")
+    answer = make_answer(f"{PAYLOAD} [1] [7]", [citation])
+    ctx = context_for(citation, f"Before {PAYLOAD} after.")
+    html = message_html(answer, "cc-x", [ctx], {citation.source: PAYLOAD})
+    assert "<script" not in html and "<img" not in html and "onerror=\"" not in html
+    assert html.count("&lt;script&gt;") >= 4
+    assert 'href="#cc-x-1"' in html and "#cc-x-7" not in html, "only markers with a citation become links"
+
+
+def test_abstention_looks_different_and_has_no_sources() -> None:
+    html = message_html(make_answer("The corpus does not say.", [], abstained=True), "cc-y", [], {})
+    assert 'class="cc-abstain"' in html and "cc-sources" not in html
+
+
+def test_streamed_prefix_hides_sources_until_done() -> None:
+    answer = make_answer("one two three [1]", [cite("x")])
+    partial = message_html(answer, "a", [context_for(answer.citations[0], None)], {}, text="one two")
+    assert "cc-sources" not in partial and "three" not in partial
+
+
+def test_articles_table_escapes_titles() -> None:
+    html = articles_html([("x.txt", PAYLOAD, 3)])
+    assert "<script" not in html and "&lt;script&gt;" in html and ">3<" in html
+
+
+def test_citation_context_is_the_paragraph_around_the_sentence() -> None:
+    text = "Title\n\nFirst one. Second one.\nThird one.\n\nOther paragraph."
+    start = text.index("Second")
+    ctx = citation_context(text, start, start + len("Second one."))
+    assert (ctx.before, ctx.sentence, ctx.after) == ("First one. ", "Second one.", " Third one.")
+
+
+def test_citation_context_trims_long_paragraphs() -> None:
+    text = "word " * 2000 + "TARGET. " + "word " * 2000
+    start = text.index("TARGET")
+    ctx = citation_context(text, start, start + 7, max_chars=200)
+    assert ctx.sentence == "TARGET." and len(ctx.before) + len(ctx.after) <= 210
+    assert ctx.before.startswith("…") and ctx.after.endswith("…")
+
+
+@given(st.text(alphabet="ab .\n", max_size=200), st.data())
+def test_citation_context_always_contains_the_sentence(text: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    ctx = citation_context(text, start, end, max_chars=10_000)
+    flat = text.replace("\n", " ")
+    assert ctx.sentence == text[start:end].replace("\n", " ")
+    assert ctx.before + ctx.sentence + ctx.after in flat
+
+
+def test_context_falls_back_to_the_sentence_when_offsets_are_stale() -> None:
+    ctx = context_for(cite("Hello there.", start=3), "Completely different text now.")
+    assert (ctx.before, ctx.sentence, ctx.after) == ("", "Hello there.", "")
+
+
+@given(st.text(max_size=300))
+def test_stream_prefixes_grow_to_the_full_text(text: str) -> None:
+    prefixes = stream_prefixes(text)
+    assert prefixes[-1] == text
+    assert all(b.startswith(a) for a, b in zip(prefixes, prefixes[1:], strict=False))
+
+
+def test_answer_html_marks_only_known_citation_numbers() -> None:
+    html = answer_html(make_answer("see [1] and [2]", [cite("x")]), "z")
+    assert html.count("cc-marker") == 1
+
+
+# -- corpus changes -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["../evil.txt", "/etc/passwd", "a/b.txt", "..\\evil.txt", "C:\\evil.txt",
+                                  ".hidden.txt", "run.exe", "x.py", "", "  ", "a\x00.txt", "..", "ok..txt"])
+def test_unsafe_upload_names_are_rejected(name: str) -> None:
+    with pytest.raises(AdminError):
+        safe_article_name(name)
+
+
+@pytest.mark.parametrize(("name", "expected"), [("notes.md", "notes.md"), ("My article (2).txt", "My article (2).txt"),
+                                                ("page.HTML", "page.HTML"), ("pasted", "pasted.txt")])
+def test_safe_upload_names_are_kept(name: str, expected: str) -> None:
+    assert safe_article_name(name) == expected
+
+
+def test_save_refuses_a_symlink_out_of_the_corpus(tmp_path: Path) -> None:
+    corpus, outside = tmp_path / "corpus", tmp_path / "outside.txt"
+    corpus.mkdir()
+    outside.write_text("keep me")
+    (corpus / "link.txt").symlink_to(outside)
+    with pytest.raises(AdminError):
+        save_article(corpus, "link.txt", b"overwritten", 1000)
+    assert outside.read_text() == "keep me"
+
+
+def test_save_and_remove_stay_inside_the_corpus(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    path = save_article(corpus, "new.txt", b"Some text.", 1000)
+    assert path == (corpus / "new.txt").resolve() and path.read_bytes() == b"Some text."
+    with pytest.raises(AdminError):
+        save_article(corpus, "big.txt", b"x" * 2000, 1000)
+    with pytest.raises(AdminError):
+        remove_article(corpus, "../outside.txt")
+    remove_article(corpus, "new.txt")
+    assert not path.exists()
+
+
+def test_admin_token_check() -> None:
+    with pytest.raises(AdminError, match="read-only"):
+        check_token(None, "anything")
+    for wrong in ["", None, "secret2", "secre"]:
+        with pytest.raises(AdminError, match="wrong"):
+            check_token("secret", wrong)
+    check_token("secret", "secret")
+
+
+def test_add_articles_refuses_a_wrong_token(seed_pipeline: Pipeline, tmp_path: Path) -> None:
+    settings = seed_pipeline.settings.with_overrides(corpus_dir=tmp_path / "corpus", admin_token="right")
+    pipeline = Pipeline(settings)
+    status = add_articles(pipeline, "wrong", None, "x.txt", "Some text.", no_progress)  # type: ignore[arg-type]
+    assert status.startswith("Error") and not (tmp_path / "corpus" / "x.txt").exists()
+
+
+# -- suggestions, CORS, rate limit --------------------------------------------------------------------------------
+def test_suggestions_come_from_the_corpus_and_are_answerable(seed_pipeline: Pipeline) -> None:
+    catalog = seed_pipeline.catalog()
+    candidates = list(candidate_questions(catalog))
+    assert candidates and all(q.endswith("?") for q, _ in candidates)
+    corpus_text = " ".join(catalog.texts)
+    for question, source in candidates:
+        subject = question.split(" ", 2)[2].removeprefix("in ").rstrip("?")
+        assert subject in corpus_text and source in catalog.sources
+    suggestions = answerable_suggestions(seed_pipeline)
+    assert suggestions
+    assert all(not seed_pipeline.ask(q).abstained for q in suggestions)
+
+
+def test_origin_regex() -> None:
+    import re
+
+    default = re.compile(origin_regex("http://localhost,http://127.0.0.1"))
+    assert default.match("http://localhost:5173") and default.match("http://127.0.0.1")
+    assert not default.match("http://evil.example") and not default.match("http://localhost.evil.example")
+    assert not default.match("https://localhost")
+    exact = re.compile(origin_regex("https://intranet.example:8443"))
+    assert exact.match("https://intranet.example:8443") and not exact.match("https://intranet.example:9999")
+    assert re.compile(origin_regex("*")).match("http://anything")
+
+
+def test_rate_limiter_counts_per_client() -> None:
+    limiter = RateLimiter(2)
+    assert [limiter.retry_after("a") for _ in range(3)][:2] == [0.0, 0.0]
+    assert limiter.retry_after("a") > 0 and limiter.retry_after("b") == 0.0
+    assert all(RateLimiter(0).retry_after("a") == 0.0 for _ in range(100))
+
+
+# -- the corpus tab in a browser ------------------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+LOAD_MS = 180_000
+
+
+@pytest.fixture(scope="module")
+def page_factory() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-background-networking", "--disable-component-update"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> LiveApp:
+    return shared_app(tmp_path_factory)
+
+
+def open_corpus_tab(browser: object, url: str) -> object:
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})  # type: ignore[attr-defined]
+    page.goto(url + "/", timeout=LOAD_MS)
+    page.get_by_role("tab", name="Corpus").click(timeout=LOAD_MS)
+    page.locator("#cc-articles table").wait_for(timeout=LOAD_MS)
+    return page
+
+
+@pytest.mark.browser
+def test_corpus_tab_adds_and_removes_an_article(page_factory: object, live_app: LiveApp) -> None:
+    page = open_corpus_tab(page_factory, live_app.url)
+    name = "glimmerfen.md"
+    try:
+        page.locator("#cc-token input").fill("not-the-token")
+        page.locator("#cc-name").locator("input, textarea").fill(name)
+        page.fill("#cc-paste textarea", "# Glimmerfen\n\nThe Glimmerfen bridge was opened by engineer Tova Renke"
+                                        " in 1962. It spans the river Ossel.\n")
+        page.click("#cc-add")
+        page.wait_for_function("document.querySelector('#cc-status textarea').value.includes('wrong admin token')",
+                               timeout=60_000)
+        assert not (live_app.corpus_dir / name).exists()
+        page.fill("#cc-token input", ADMIN_TOKEN)
+        page.click("#cc-add")
+        page.wait_for_function("document.querySelector('#cc-status textarea').value.startsWith('Saved')",
+                               timeout=180_000)
+        page.wait_for_function(f"document.querySelector('#cc-articles').innerText.includes('{name}')", timeout=60_000)
+        assert (live_app.corpus_dir / name).exists()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "corpus-tab.png"), full_page=True)
+        answer = live_app.pipeline.ask("Who opened the Glimmerfen bridge?")
+        assert any(c.source == name for c in answer.citations)
+
+        page.locator("#cc-remove-choice input").click()
+        page.get_by_role("option", name=name).click()
+        page.click("#cc-remove")
+        page.wait_for_function("document.querySelector('#cc-status textarea').value.startsWith('Removed')",
+                               timeout=180_000)
+        page.wait_for_function(f"!document.querySelector('#cc-articles').innerText.includes('{name}')",
+                               timeout=60_000)
+        assert not (live_app.corpus_dir / name).exists()
+        assert live_app.pipeline.store.document(name) is None
+    finally:
+        page.close()
+        if (live_app.corpus_dir / name).exists():  # leave the shared corpus as it was
+            (live_app.corpus_dir / name).unlink()
+            live_app.pipeline.ingest([live_app.corpus_dir])
+
+
+@pytest.mark.browser
+def test_corpus_tab_is_read_only_without_a_token(page_factory: object, live_app: LiveApp) -> None:
+    read_only = Pipeline(live_app.settings.model_copy(update={"admin_token": None}))
+    assert read_only.settings.admin_token is None
+    with start_app(read_only) as server:
+        page = open_corpus_tab(page_factory, server.url)
+        try:
+            assert page.locator("#cc-readonly").is_visible()
+            assert page.locator("#cc-add, #cc-upload, #cc-remove, #cc-token").count() == 0
+            assert "000_" in page.locator("#cc-articles").inner_text()
+        finally:
+            page.close()
