@@ -59,21 +59,54 @@ class Catalog:
     @classmethod
     def from_store(cls, store: SentenceStore, generation: str) -> Catalog:
         """Read every sentence from Chroma and build the snapshot."""
-        rows: list[tuple[str, int, str, str, int, int, str, np.ndarray]] = []
+        sentences: list[Sentence] = []
+        pages: list[np.ndarray] = []
         for ids, metas, docs, vecs in store.iter_all():
             for i, sid in enumerate(ids):
                 meta = metas[i]
-                rows.append((str(meta["source"]), int(meta["position"]), sid, docs[i], int(meta["start"]),
-                             int(meta["end"]), str(meta.get("title", "")), vecs[i]))
-        rows.sort(key=lambda r: (r[0], r[1]))
-        dim = rows[0][7].shape[0] if rows else 384
-        vectors = np.stack([r[7] for r in rows]).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-        texts = [r[3] for r in rows]
-        return cls(generation=generation, ids=[r[2] for r in rows], texts=texts, sources=[r[0] for r in rows],
-                   starts=np.array([r[4] for r in rows], dtype=np.int64),
-                   ends=np.array([r[5] for r in rows], dtype=np.int64),
-                   positions=np.array([r[1] for r in rows], dtype=np.int64),
-                   titles={r[0]: r[6] for r in rows}, vectors=vectors, lexical=LexicalIndex.build(texts))
+                sentences.append(Sentence.model_construct(sentence_id=sid, source=str(meta["source"]), text=docs[i],
+                                          start=int(meta["start"]), end=int(meta["end"]),
+                                          position=int(meta["position"]), title=str(meta.get("title", ""))))
+            pages.append(vecs)
+        vectors = np.concatenate(pages) if pages else np.zeros((0, 384), np.float32)
+        return cls.from_sentences(generation, sentences, vectors)
+
+    @classmethod
+    def from_sentences(cls, generation: str, sentences: list[Sentence], vectors: np.ndarray) -> Catalog:
+        """Build the snapshot from sentences and their row-aligned vectors (any order)."""
+        order = sorted(range(len(sentences)), key=lambda i: (sentences[i].source, sentences[i].position))
+        rows = [sentences[i] for i in order]
+        texts = [s.text for s in rows]
+        dim = vectors.shape[1] if vectors.ndim == 2 else 384
+        ordered = np.ascontiguousarray(vectors[order], dtype=np.float32) if rows else np.zeros((0, dim), np.float32)
+        return cls(generation=generation, ids=[s.sentence_id for s in rows], texts=texts,
+                   sources=[s.source for s in rows], starts=np.array([s.start for s in rows], dtype=np.int64),
+                   ends=np.array([s.end for s in rows], dtype=np.int64),
+                   positions=np.array([s.position for s in rows], dtype=np.int64),
+                   titles={s.source: s.title for s in rows}, vectors=ordered, lexical=LexicalIndex.build(texts))
+
+    def with_changes(self, generation: str, replaced_sources: set[str], sentences: list[Sentence],
+                     vectors: np.ndarray) -> Catalog:
+        """A new snapshot: this one without ``replaced_sources``, plus ``sentences`` (what an ingest just wrote).
+
+        Equal to ``from_store`` after that ingest, without reading the whole collection back from Chroma.
+        """
+        keep = [i for i, source in enumerate(self.sources) if source not in replaced_sources]
+        kept = [Sentence.model_construct(sentence_id=self.ids[i], source=self.sources[i], text=self.texts[i],
+                                         start=int(self.starts[i]), end=int(self.ends[i]),
+                                         position=int(self.positions[i]), title=self.titles.get(self.sources[i], ""))
+                for i in keep]
+        dim = self.vectors.shape[1] if self.vectors.ndim == 2 and len(self) else vectors.shape[1]
+        old = np.asarray(self.vectors[keep], dtype=np.float32).reshape(len(keep), dim)
+        return Catalog.from_sentences(generation, kept + sentences,
+                                      np.concatenate([old, vectors.reshape(len(sentences), dim)]))
+
+    def ids_by_source(self) -> dict[str, set[str]]:
+        """Sentence ids grouped by source (what ``SentenceStore.sentence_ids_by_source`` reads from Chroma)."""
+        grouped: dict[str, set[str]] = {}
+        for sid, source in zip(self.ids, self.sources, strict=True):
+            grouped.setdefault(source, set()).add(sid)
+        return grouped
 
     # -- disk cache -------------------------------------------------------------------------------------------
     def save(self, cache_root: Path) -> None:
@@ -115,6 +148,18 @@ class Catalog:
 def cache_root(index_dir: Path, collection: str) -> Path:
     """Where snapshots of one collection are cached."""
     return index_dir / "cache" / collection
+
+
+def cached_catalog(index_dir: Path, collection: str, generation: str) -> Catalog | None:
+    """The cached snapshot of exactly ``generation``, or None (no cache, unreadable, or a dirty generation)."""
+    folder = cache_root(index_dir, collection) / generation
+    if generation.startswith("dirty-") or not (folder / "catalog.json").exists():
+        return None
+    try:
+        return Catalog.load(folder)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("ignoring unreadable cache %s: %s", folder, exc)
+        return None
 
 
 def load_catalog(store: SentenceStore, index_dir: Path) -> Catalog:

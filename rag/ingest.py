@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rag.catalog import Catalog, cache_root
+from rag.catalog import Catalog, cache_root, cached_catalog
 from rag.config import Settings
 from rag.embeddings import SentenceEmbeddings
 from rag.errors import CorpusError, IngestLockedError
@@ -33,6 +33,7 @@ class _Pending:
     doc: Document
     sentences: list[Sentence]
     stale_ids: list[str]
+    old_ids: set[str]
 
 
 @contextmanager
@@ -58,11 +59,24 @@ class _Writer:
     """Embeds pending articles in large batches and writes each article's manifest entry last."""
 
     def __init__(self, store: SentenceStore, embedder: SentenceEmbeddings, report: IngestReport,
-                 progress: Progress | None, task: int | None) -> None:
+                 progress: Progress | None, task: int | None, previous: Catalog | None) -> None:
         self.store, self.embedder, self.report = store, embedder, report
         self.progress, self.task = progress, task
+        self.previous = previous
         self.pending: list[_Pending] = []
         self.size = 0
+        # Everything written, kept so the new snapshot is built from it instead of re-read from Chroma.
+        self.written: list[Sentence] = []
+        self.written_vectors: list[np.ndarray] = []
+
+    def _known_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of sentences that were already indexed: from the old snapshot, else from Chroma."""
+        if not ids:
+            return {}
+        if self.previous is not None:
+            rows = self.previous.row_of
+            return {sid: np.asarray(self.previous.vectors[rows[sid]]) for sid in ids if sid in rows}
+        return self.store.embeddings_for(ids)
 
     def add(self, item: _Pending) -> None:
         self.pending.append(item)
@@ -74,8 +88,10 @@ class _Writer:
         if not self.pending:
             return
         sentences = [s for item in self.pending for s in item.sentences]
-        # Sentences already stored (same text, same article) keep their vectors: no re-embedding.
-        known = self.store.embeddings_for([s.sentence_id for s in sentences])
+        # Sentences already stored (same text, same article) keep their vectors: no re-embedding. Only ids the
+        # article had before can be known, so a new article costs no lookup at all.
+        known = self._known_vectors([s.sentence_id for item in self.pending for s in item.sentences
+                                     if s.sentence_id in item.old_ids])
         todo = [i for i, s in enumerate(sentences) if s.sentence_id not in known]
         vectors = np.zeros((len(sentences), self.embedder.dimension), dtype=np.float32)
         fresh = self.embedder.encode([sentences[i].text for i in todo])
@@ -92,10 +108,23 @@ class _Writer:
             self.store.put_document(item.doc.source, item.doc.file_hash, item.doc.title, n, item.doc.text)
             self.report.sentences_added += len([s for s in item.sentences if s.sentence_id not in known])
             self.report.sentences_removed += len(item.stale_ids)
+            self.written.extend(item.sentences)
+            self.written_vectors.append(vectors[offset:offset + n])
             offset += n
             if self.progress is not None and self.task is not None:
                 self.progress.advance(self.task, n)
         self.pending, self.size = [], 0
+
+
+def _previous_catalog(store: SentenceStore, settings: Settings, generation: str) -> Catalog | None:
+    """The snapshot the store is in now, when it can be trusted; the ingest then updates it in memory.
+
+    A new collection is an empty snapshot; a cached snapshot of the current generation is exact; anything else
+    (an interrupted ingest left a ``dirty-`` tag, no cache on this machine) means reading Chroma back instead.
+    """
+    if generation == "empty" and store.count() == 0:
+        return Catalog.from_sentences(generation, [], np.zeros((0, 0), np.float32))
+    return cached_catalog(settings.index_dir, settings.collection, generation)
 
 
 def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
@@ -112,17 +141,19 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
     with ingest_lock(settings):
         store = SentenceStore(settings)
         manifest = store.indexed_documents()
-        stored = store.sentence_ids_by_source()
+        previous_generation = store.generation()
+        previous = _previous_catalog(store, settings, previous_generation)
+        stored = previous.ids_by_source() if previous is not None else store.sentence_ids_by_source()
         embedder = SentenceEmbeddings(settings.embed_batch_size)
         seen: set[str] = set()
-        previous_generation = store.generation()
+        replaced: set[str] = set()
         store.mark_dirty()
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), disable=not show_progress, transient=False)
         with progress:
             files_task = progress.add_task("files", total=len(files))
             sentences_task = progress.add_task("sentences", total=0)
-            writer = _Writer(store, embedder, report, progress, sentences_task)
+            writer = _Writer(store, embedder, report, progress, sentences_task, previous)
             for path, source in files:
                 progress.advance(files_task)
                 if source in seen:
@@ -151,7 +182,8 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
                 else:
                     report.added += 1
                 progress.update(sentences_task, total=(progress.tasks[1].total or 0) + len(sentences))
-                writer.add(_Pending(doc, sentences, sorted(old_ids - new_ids)))
+                replaced.add(source)
+                writer.add(_Pending(doc, sentences, sorted(old_ids - new_ids), old_ids))
             writer.flush()
         if not seen:
             # Nothing readable: refuse rather than prune the whole index down to nothing. Nothing was written.
@@ -163,10 +195,16 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
                 gone = sorted(stored.get(source, set()))
                 store.delete_sentences(gone)
                 store.delete_document(source)
+                replaced.add(source)
                 report.removed += 1
                 report.sentences_removed += len(gone)
         generation = store.mark_clean()
-        catalog = Catalog.from_store(store, generation)
+        if previous is not None:
+            vectors = (np.concatenate(writer.written_vectors) if writer.written_vectors
+                       else np.zeros((0, embedder.dimension), np.float32))
+            catalog = previous.with_changes(generation, replaced, writer.written, vectors)
+        else:
+            catalog = Catalog.from_store(store, generation)
         catalog.save(cache_root(settings.index_dir, settings.collection))
         report.total_sentences = len(catalog)
     report.seconds = time.perf_counter() - started
