@@ -91,8 +91,12 @@ def evaluate(options: EvalOptions, out: Console, err: Console) -> int:
         total = min(len(dataset.questions), options.limit or len(dataset.questions))
         task = progress.add_task("answering", total=total, score="–")
 
+        step = max(1, total // 10)
+
         def advance(done: int, total: int, score: float) -> None:
             progress.update(task, completed=done, score=f"{score:.1%}")
+            if not tty and (done % step == 0 or done == total):  # logs get a line every 10% instead of a bar
+                err.print(f"answered {done}/{total}, pass rate {score:.1%}", markup=False, highlight=False)
 
         run = run_eval(pipeline, dataset, k=options.k, workers=options.workers, limit=options.limit,
                        corpus=options.corpus, on_progress=advance, show_ingest_progress=tty)

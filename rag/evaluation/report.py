@@ -97,12 +97,22 @@ def _num(value: float | None, digits: int = 2) -> str:
     return _cell("–" if value is None else f"{value:.{digits}f}", -1 if value is None else round(value, 4), "num")
 
 
+# Citations shown in full per question (plus the one with the evidence); the rest are counted, which keeps a
+# 10k-question report with k = 10 to a few megabytes.
+SHOWN_CITATIONS = 3
+
+
 def _citations_html(r: QuestionResult) -> str:
     out = []
     for i, c in enumerate(r.citations, 1):
+        if i > SHOWN_CITATIONS and r.evidence_rank != i:
+            continue
         hit = "hit" if r.evidence_rank == i else "miss"
         out.append(f'<div class="cite {hit}">[{i}] <code>{escape(str(c["source"]))} '
                    f'[{int(c["start"])}:{int(c["end"])}]</code> {escape(str(c["text"]))}</div>')
+    hidden = len(r.citations) - len(out)
+    if hidden > 0:
+        out.append(f'<div class="muted">+{hidden} more citations in the results file</div>')
     return "".join(out) or '<span class="muted">none</span>'
 
 
