@@ -12,6 +12,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from rag.catalog import Catalog
+from rag.context import paragraph_window, term_rows
 from rag.embeddings import SentenceEmbeddings
 from rag.lexical import tokenize
 from rag.store import SentenceStore
@@ -19,15 +20,29 @@ from rag.store import SentenceStore
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """How candidate features combine into one retrieval score (tuned on held-out SQuAD, see docs)."""
+    """Linear weights over candidate features (a logistic fit on SQuAD tuning articles, see docs/quality.md)."""
 
     dense: float = 1.0
-    lexical: float = 0.6
-    coverage: float = 0.5
-    context_dense: float = 0.25
-    context_lexical: float = 0.15
-    rrf_k: float = 60.0
+    lexical: float = 0.0
+    coverage: float = 1.39
+    para_dense_max: float = 0.385
+    para_dense_mean: float = 0.0
+    para_lexical: float = 0.0
+    para_lexical_sum: float = 0.0
+    para_coverage: float = 0.0
+    title_coverage: float = 0.0
     rrf: float = 0.0
+    rrf_k: float = 60.0
+    # Sentences each side of a candidate, inside its paragraph, that its context features look at.
+    radius: int = 6
+
+    def score(self, f: dict[str, float]) -> float:
+        """The weighted sum of the features this object has a weight for."""
+        return (self.dense * f["dense"] + self.lexical * f["lexical"] + self.coverage * f["coverage"]
+                + self.para_dense_max * f["para_dense_max"] + self.para_dense_mean * f["para_dense_mean"]
+                + self.para_lexical * f["para_lexical"] + self.para_coverage * f["para_coverage"]
+                + self.para_lexical_sum * f["para_lexical_sum"]
+                + self.title_coverage * f["title_coverage"] + self.rrf * f["rrf"])
 
 
 @dataclass
@@ -47,7 +62,8 @@ class QueryTerms:
         n = max(len(catalog), 1)
         freqs = catalog.lexical.document_frequencies(self.terms)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in zip(self.terms, freqs, strict=True)}
-        self.total = sum(self.idf.values()) or 1.0
+        self.weights = np.array([self.idf[t] for t in self.terms], dtype=np.float64)
+        self.total = float(self.weights.sum()) or 1.0
         self.unknown = [t for t, f in zip(self.terms, freqs, strict=True) if f == 0]
 
     def coverage(self, text_terms: set[str]) -> float:
@@ -56,10 +72,21 @@ class QueryTerms:
             return 1.0
         return sum(w for t, w in self.idf.items() if t in text_terms) / self.total
 
+    def covered(self, mask: np.ndarray) -> float:
+        """IDF-weighted share of the query's terms flagged in ``mask`` (1.0 for a term-less query)."""
+        return float(self.weights @ mask) / self.total if self.terms else 1.0
+
+    def presence(self, catalog: Catalog, rows: np.ndarray) -> np.ndarray:
+        """Boolean matrix: does row ``rows[i]`` contain query term ``j``."""
+        out = np.zeros((len(rows), len(self.terms)), dtype=bool)
+        for j, term in enumerate(self.terms):
+            out[:, j] = np.isin(rows, term_rows(catalog, term), assume_unique=False)
+        return out
+
 
 def search(query: str, catalog: Catalog, store: SentenceStore, embedder: SentenceEmbeddings, n_candidates: int,
            weights: FusionWeights = FusionWeights(), query_vector: np.ndarray | None = None) -> list[Candidate]:
-    """Candidates for ``query``, best first, scored by dense + lexical + context features."""
+    """Candidates for ``query``, best first, scored by dense + lexical + paragraph-context features."""
     if len(catalog) == 0:
         return []
     qv = embedder.encode([query])[0] if query_vector is None else query_vector
@@ -70,35 +97,43 @@ def search(query: str, catalog: Catalog, store: SentenceStore, embedder: Sentenc
     rows = sorted({r for r, _ in dense_hits} | set(lex_hits))
     if not rows:
         return []
-    # Neighbours are scored too so a context sentence can earn its own citation.
-    context_rows = sorted({n for r in rows for n in catalog.neighbours(r)})
-    sims = catalog.vectors[context_rows] @ qv
-    sim_of = dict(zip(context_rows, sims.tolist(), strict=True))
-    bm25_max = float(bm25.max()) or 1.0
+    # Every candidate's paragraph window is scored too: context sentences can earn their own citation.
+    windows = {r: paragraph_window(catalog, r, weights.radius) for r in rows}
+    ctx = np.array(sorted({n for w in windows.values() for n in w}), dtype=np.int64)
+    pos = {int(r): i for i, r in enumerate(ctx)}
+    sims = np.asarray(catalog.vectors[ctx] @ qv, dtype=np.float64)
     terms = QueryTerms(query, catalog)
+    present = terms.presence(catalog, ctx)
+    bm25_max = float(bm25.max()) or 1.0
     dense_rank = {r: i for i, (r, _) in enumerate(dense_hits)}
     lex_rank = {r: i for i, r in enumerate(sorted(lex_hits, key=lambda r: -bm25[r]))}
+    title_terms: dict[str, set[str]] = {}
     candidates = []
     for r in rows:
-        near = [n for n in catalog.neighbours(r) if n != r]
-        own_terms = set(tokenize(catalog.texts[r]))
-        ctx_terms = own_terms.union(*(tokenize(catalog.texts[n]) for n in near),
-                                    tokenize(catalog.titles.get(catalog.sources[r], "")))
+        i = pos[r]
+        win = [pos[n] for n in windows[r]]
+        others = [j for j in win if j != i]
+        source = catalog.sources[r]
+        if source not in title_terms:
+            title_terms[source] = set(tokenize(catalog.titles.get(source, "")))
+        in_title = np.array([t in title_terms[source] for t in terms.terms], dtype=bool)
+        para_present = present[win].any(axis=0)
         f = {
-            "dense": sim_of[r],
+            "dense": float(sims[i]),
             "lexical": float(bm25[r]) / bm25_max,
-            "coverage": terms.coverage(own_terms),
-            "context_coverage": terms.coverage(ctx_terms),
-            "context_dense": max((sim_of[n] for n in near), default=0.0),
-            "context_lexical": max((float(bm25[n]) for n in near), default=0.0) / bm25_max,
+            "coverage": terms.covered(present[i]),
+            "para_dense_max": max((float(sims[j]) for j in others), default=0.0),
+            "para_dense_mean": float(sims[win].mean()),
+            "para_lexical": max((float(bm25[ctx[j]]) for j in others), default=0.0) / bm25_max,
+            "para_lexical_sum": float(bm25[ctx[win]].sum()) / bm25_max,
+            "para_coverage": terms.covered(para_present),
+            "title_coverage": terms.covered(in_title),
+            "context_coverage": terms.covered(para_present | in_title),
             "rrf": 1 / (weights.rrf_k + dense_rank.get(r, 1000)) + 1 / (weights.rrf_k + lex_rank.get(r, 1000)),
             "unknown_terms": float(len(terms.unknown)),
             "query_terms": float(len(terms.terms)),
         }
-        score = (weights.dense * f["dense"] + weights.lexical * f["lexical"] + weights.coverage * f["coverage"]
-                 + weights.context_dense * f["context_dense"] + weights.context_lexical * f["context_lexical"]
-                 + weights.rrf * f["rrf"])
-        candidates.append(Candidate(r, score, f))
+        candidates.append(Candidate(r, weights.score(f), f))
     candidates.sort(key=lambda c: -c.score)
     return candidates
 

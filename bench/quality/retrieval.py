@@ -1,0 +1,138 @@
+"""ReQA sentence retrieval on the shared SQuAD v1.1 articles: floors and citechat's ``search`` on tune/held-out.
+
+A hit is a top sentence that contains an answer start of the question's own paragraph (ReQA protocol).
+Run: ``.venv/bin/python bench/quality/retrieval.py [--dump features.pkl]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from squad import CACHE, V11, Question, build_index, load_questions, source_by_title, split_articles  # noqa: E402
+
+from rag.catalog import Catalog  # noqa: E402
+from rag.retrieve import FusionWeights, search  # noqa: E402
+
+
+def gold_rows(q: Question, catalog: Catalog, rows_of: dict[str, list[int]]) -> set[int]:
+    """Rows of the question's article whose sentence contains one of its answer starts."""
+    return {r for r in rows_of[q.source] for a in q.answer_starts
+            if catalog.starts[r] <= a < catalog.ends[r]}
+
+
+def metrics(ranks: list[int | None]) -> dict[str, float]:
+    """P@1 and MRR@10 from 0-based ranks of the first hit (None: no hit)."""
+    n = max(len(ranks), 1)
+    p1 = sum(1 for r in ranks if r == 0) / n
+    mrr = sum(1 / (r + 1) for r in ranks if r is not None and r < 10) / n
+    return {"P@1": round(p1, 3), "MRR@10": round(mrr, 3), "n": len(ranks)}
+
+
+def first_hit(ranking: list[int], gold: set[int]) -> int | None:
+    """0-based position of the first gold row in ``ranking``."""
+    for i, r in enumerate(ranking[:10]):
+        if r in gold:
+            return i
+    return None
+
+
+def floors(questions: list[Question], catalog: Catalog, qvecs: np.ndarray, golds: list[set[int]]) -> dict:
+    """Plain BM25 (no stemming), plain MiniLM cosine, and their RRF (k=60), as in shared/eval/README.md."""
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(catalog.texts, stopwords="en", show_progress=False), show_progress=False)
+    out: dict[str, list[int | None]] = {"BM25": [], "dense": [], "RRF k=60": []}
+    for i, q in enumerate(questions):
+        tokens = bm25s.tokenize([q.text], stopwords="en", show_progress=False)
+        inverse = {i: w for w, i in tokens.vocab.items()}
+        words = [inverse[t] for t in tokens.ids[0]]
+        bm = retriever.get_scores(words) if words else np.zeros(len(catalog))
+        dn = np.asarray(catalog.vectors @ qvecs[i])
+        bm_rank = list(np.argsort(-bm, kind="stable")[:100])
+        dn_rank = list(np.argsort(-dn, kind="stable")[:100])
+        fused: dict[int, float] = {}
+        for ranking in (bm_rank, dn_rank):
+            for pos, r in enumerate(ranking):
+                fused[int(r)] = fused.get(int(r), 0.0) + 1 / (60 + pos + 1)
+        rrf_rank = sorted(fused, key=lambda r: -fused[r])
+        out["BM25"].append(first_hit([int(r) for r in bm_rank], golds[i]))
+        out["dense"].append(first_hit([int(r) for r in dn_rank], golds[i]))
+        out["RRF k=60"].append(first_hit(rrf_rank, golds[i]))
+    return out
+
+
+def question_vectors(pipeline, texts: list[str], name: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Question embeddings, cached beside the index (the same model always gives the same vectors)."""
+    path = CACHE / f"questions-{name}.npy"
+    if path.exists():
+        vecs = np.load(path)
+        if len(vecs) == len(texts):
+            return vecs
+    vecs = pipeline.embedder.encode(texts)
+    np.save(path, vecs)
+    return vecs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dump", type=Path, help="write candidate features + labels for fitting")
+    parser.add_argument("--no-floors", action="store_true")
+    parser.add_argument("--candidates", type=int, default=50)
+    parser.add_argument("--radius", type=int, default=None, help="paragraph window radius override")
+    args = parser.parse_args()
+
+    pipeline, offsets = build_index()
+    catalog = pipeline.catalog()
+    questions = load_questions(V11, offsets, source_by_title(pipeline))
+    rows_of: dict[str, list[int]] = {}
+    for r, s in enumerate(catalog.sources):
+        rows_of.setdefault(s, []).append(r)
+    golds = [gold_rows(q, catalog, rows_of) for q in questions]
+    tune, held = split_articles()
+    t0 = time.perf_counter()
+    qvecs = question_vectors(pipeline, [q.text for q in questions], "v11")
+    print(f"{len(catalog)} sentences, {len(questions)} questions, encoded in {time.perf_counter() - t0:.1f}s,"
+          f" {sum(1 for g in golds if not g)} questions with no gold sentence")
+
+    results: dict[str, list[int | None]] = {}
+    if not args.no_floors:
+        results.update(floors(questions, catalog, qvecs, golds))
+    weights = FusionWeights() if args.radius is None else replace(FusionWeights(), radius=args.radius)
+    ours: list[int | None] = []
+    dump = []
+    t0 = time.perf_counter()
+    for i, q in enumerate(questions):
+        cands = search(q.text, catalog, pipeline.store, pipeline.embedder, args.candidates, weights,
+                       query_vector=qvecs[i])
+        ours.append(first_hit([c.row for c in cands], golds[i]))
+        if args.dump:
+            dump.append({"qid": q.qid, "article": q.article, "question": q.text,
+                         "rows": [c.row for c in cands], "features": [c.features for c in cands],
+                         "labels": [c.row in golds[i] for c in cands]})
+    per_query = (time.perf_counter() - t0) / len(questions) * 1000
+    results["citechat search()"] = ours
+    if args.dump:
+        args.dump.write_bytes(pickle.dumps(dump))
+
+    print(f"\nsearch(): {per_query:.1f} ms/question (query embedding excluded)\n")
+    print("| method | all P@1 | all MRR@10 | tune P@1 | tune MRR@10 | held-out P@1 | held-out MRR@10 |")
+    print("|---|---|---|---|---|---|---|")
+    for name, ranks in results.items():
+        parts = []
+        for subset in (None, tune, held):
+            sel = [r for r, q in zip(ranks, questions, strict=True) if subset is None or q.article in subset]
+            m = metrics(sel)
+            parts += [f"{m['P@1']:.3f}", f"{m['MRR@10']:.3f}"]
+        print(f"| {name} | " + " | ".join(parts) + " |")
+
+
+if __name__ == "__main__":
+    main()

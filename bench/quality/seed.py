@@ -1,0 +1,52 @@
+"""Check the public seed questions: top citation holds the evidence, the answer holds a gold string, and the
+unanswerable ones abstain. Run: ``.venv/bin/python bench/quality/seed.py``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from squad import CACHE, SEED  # noqa: E402
+
+from rag import Pipeline, Settings  # noqa: E402
+from rag.cleaning import normalize_for_match  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+
+
+def seed_pipeline() -> Pipeline:
+    """A pipeline over the seed article (ingested once into the quality cache)."""
+    root = CACHE / "seed"
+    pipeline = Pipeline(Settings(index_dir=root / "index", collection="seed", corpus_dir=CORPUS, chroma_url=None))
+    if not (root / "ingested").exists():
+        pipeline.ingest([CORPUS])
+        (root / "ingested").write_text("ok")
+    return pipeline
+
+
+def main() -> int:
+    pipeline = seed_pipeline()
+    failures = 0
+    for line in SEED.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        answer = pipeline.ask(item["question"])
+        if item.get("answerable", True):
+            top = normalize_for_match(answer.citations[0].text) if answer.citations else ""
+            cited = any(normalize_for_match(e) in top for e in item["evidence"])
+            said = any(normalize_for_match(g).lower() in normalize_for_match(answer.answer).lower()
+                       for g in item["answers"])
+            ok = cited and said and not answer.abstained
+        else:
+            ok = answer.abstained
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {item['id']} p={answer.confidence:.3f} {item['question']!r} -> "
+              f"{answer.short_answer!r} | {answer.answer[:110]!r}")
+    print(f"{failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""SQuAD as a citechat corpus: one article file per SQuAD article, gold answer offsets mapped into it.
+
+The index is built once with ``Pipeline.ingest`` under ``$CITECHAT_QUALITY_CACHE`` (default
+``/tmp/citechat-quality``) and reused by every experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag import Pipeline, Settings
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "eval"
+V11 = SHARED / "squad" / "squad-v1.1-dev-shared.json"
+V20 = SHARED / "squad" / "squad-v2.0-dev-shared.json"
+SEED = SHARED / "seed_questions.jsonl"
+CACHE = Path(os.environ.get("CITECHAT_QUALITY_CACHE", "/tmp/citechat-quality"))
+
+
+@dataclass
+class Question:
+    """One SQuAD question with its article, paragraph span and answers mapped to article offsets."""
+
+    qid: str
+    text: str
+    article: str
+    source: str
+    paragraph: tuple[int, int]
+    answers: list[str]
+    answer_starts: list[int] = field(default_factory=list)
+    answerable: bool = True
+
+
+def article_file_name(title: str) -> str:
+    """A file name for a SQuAD article title."""
+    return f"{title}.txt"
+
+
+def write_articles(path: Path, folder: Path) -> dict[str, list[int]]:
+    """Write each article as ``Title\\n\\npara\\n\\npara…``; return each article's paragraph offsets."""
+    folder.mkdir(parents=True, exist_ok=True)
+    offsets: dict[str, list[int]] = {}
+    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        title = article["title"].replace("_", " ")
+        text, starts = title, []
+        for para in article["paragraphs"]:
+            text += "\n\n"
+            starts.append(len(text))
+            text += para["context"]
+        (folder / article_file_name(article["title"])).write_text(text + "\n", encoding="utf-8")
+        offsets[article["title"]] = starts
+    return offsets
+
+
+def load_questions(path: Path, offsets: dict[str, list[int]], sources: dict[str, str]) -> list[Question]:
+    """Every question of a SQuAD file, with article-level answer offsets."""
+    out = []
+    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        starts = offsets[article["title"]]
+        for i, para in enumerate(article["paragraphs"]):
+            base = starts[i]
+            span = (base, base + len(para["context"]))
+            for qa in para["qas"]:
+                impossible = bool(qa.get("is_impossible", False))
+                answers = [a["text"] for a in qa["answers"]]
+                out.append(Question(qa["id"], qa["question"], article["title"], sources[article["title"]], span,
+                                    answers, [base + a["answer_start"] for a in qa["answers"]], not impossible))
+    return out
+
+
+def build_index(name: str = "squad11", squad: Path = V11) -> tuple[Pipeline, dict[str, list[int]]]:
+    """A pipeline over the SQuAD articles (ingested on first use, then reused)."""
+    root = CACHE / name
+    folder = root / "articles"
+    offsets = write_articles(squad, folder)
+    settings = Settings(index_dir=root / "index", collection=name, corpus_dir=folder, chroma_url=None)
+    pipeline = Pipeline(settings)
+    if not (root / "ingested").exists():
+        report = pipeline.ingest([folder], show_progress=True)
+        print(report.summary())
+        (root / "ingested").write_text("ok")
+    return pipeline, offsets
+
+
+def source_by_title(pipeline: Pipeline) -> dict[str, str]:
+    """Map SQuAD article titles to the index's source names."""
+    found = {}
+    for source in set(pipeline.catalog().sources):
+        found[Path(source).stem] = source
+    return found
+
+
+# Tuning/hold-out split by article, fixed: even positions in the shared v1.1 file tune, odd ones are held out.
+def split_articles(path: Path = V11) -> tuple[list[str], list[str]]:
+    """(tune titles, held-out titles)."""
+    titles = [a["title"] for a in json.loads(path.read_text(encoding="utf-8"))["data"]]
+    return titles[0::2], titles[1::2]

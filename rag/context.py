@@ -1,0 +1,59 @@
+"""Where a sentence sits: its paragraph window, and which rows contain a query term, for context features.
+
+Paragraph boundaries are not stored in the index, but sentence offsets are: inside a paragraph consecutive
+sentences are separated by one space or newline, between paragraphs by a blank line (two or more characters).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from rag.catalog import Catalog
+
+# A "paragraph" longer than this many sentences each side (a text with no blank lines) is cut into windows,
+# so context features stay local and their cost stays bounded.
+MAX_RADIUS = 6
+
+_lock = threading.Lock()
+_ATTR = "_paragraph_ids"  # cached on the snapshot object itself, so it lives and dies with it
+
+
+def paragraph_ids(catalog: Catalog) -> np.ndarray:
+    """A paragraph number per row (rows of one paragraph are adjacent); computed once per snapshot."""
+    with _lock:
+        found: np.ndarray | None = getattr(catalog, _ATTR, None)
+        if found is None:
+            n = len(catalog)
+            breaks = np.ones(n, dtype=bool)
+            if n > 1:
+                sources = np.asarray(catalog.sources, dtype=object)
+                gap = catalog.starts[1:] - catalog.ends[:-1]
+                breaks[1:] = (sources[1:] != sources[:-1]) | (gap >= 2) | (gap < 0)
+            found = np.cumsum(breaks) - 1
+            setattr(catalog, _ATTR, found)
+        return found
+
+
+def paragraph_window(catalog: Catalog, row: int, radius: int = MAX_RADIUS) -> range:
+    """Rows of ``row``'s paragraph within ``radius`` sentences of it (the row included)."""
+    ids = paragraph_ids(catalog)
+    pid = ids[row]
+    lo, hi = row, row
+    while lo > 0 and row - lo < radius and ids[lo - 1] == pid:
+        lo -= 1
+    while hi < len(ids) - 1 and hi - row < radius and ids[hi + 1] == pid:
+        hi += 1
+    return range(lo, hi + 1)
+
+
+def term_rows(catalog: Catalog, term: str) -> np.ndarray:
+    """Sorted rows whose sentence contains the (already tokenized) term, read from the BM25 index."""
+    index = catalog.lexical
+    col = index._vocab.get(term)  # noqa: SLF001 (the BM25 matrix is the cheapest term → rows map we have)
+    if col is None:
+        return np.zeros(0, dtype=np.int64)
+    scores = index._bm25.scores  # noqa: SLF001
+    lo, hi = int(scores["indptr"][col]), int(scores["indptr"][col + 1])
+    return np.asarray(scores["indices"][lo:hi])
