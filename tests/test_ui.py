@@ -220,43 +220,64 @@ def open_corpus_tab(browser: object, url: str) -> object:
     return page
 
 
+def status_is(page: object, prefix: str, timeout: int = 180_000) -> None:
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"document.querySelector('#cc-status textarea').value.startsWith({prefix!r})", timeout=timeout)
+
+
+def listed(page: object, name: str, present: bool = True) -> None:
+    check = f"document.querySelector('#cc-articles').innerText.includes({name!r})"
+    page.wait_for_function(check if present else f"!{check}", timeout=60_000)  # type: ignore[attr-defined]
+
+
+def remove_via_ui(page: object, name: str) -> None:
+    page.locator("#cc-remove-choice input").click()  # type: ignore[attr-defined]
+    page.get_by_role("option", name=name).click()  # type: ignore[attr-defined]
+    page.click("#cc-remove")  # type: ignore[attr-defined]
+    status_is(page, "Removed")
+    listed(page, name, present=False)
+
+
 @pytest.mark.browser
-def test_corpus_tab_adds_and_removes_an_article(page_factory: object, live_app: LiveApp) -> None:
+def test_corpus_tab_adds_and_removes_articles(page_factory: object, live_app: LiveApp, tmp_path: Path) -> None:
     page = open_corpus_tab(page_factory, live_app.url)
-    name = "glimmerfen.md"
+    pasted, uploaded = "glimmerfen.md", "quillmark.html"
+    upload = tmp_path / uploaded
+    upload.write_text("<html><head><title>Quillmark</title></head><body><article><p>The Quillmark observatory was"
+                      " built on Mount Ferrow by astronomer Ilse Varga in 1911.</p></article></body></html>")
     try:
         page.locator("#cc-token input").fill("not-the-token")
-        page.locator("#cc-name").locator("input, textarea").fill(name)
-        page.fill("#cc-paste textarea", "# Glimmerfen\n\nThe Glimmerfen bridge was opened by engineer Tova Renke"
-                                        " in 1962. It spans the river Ossel.\n")
+        page.locator("#cc-name").locator("input, textarea").fill(pasted)
+        page.locator("#cc-paste textarea").fill("# Glimmerfen\n\nThe Glimmerfen bridge was opened by engineer"
+                                                " Tova Renke in 1962. It spans the river Ossel.\n")
         page.click("#cc-add")
-        page.wait_for_function("document.querySelector('#cc-status textarea').value.includes('wrong admin token')",
-                               timeout=60_000)
-        assert not (live_app.corpus_dir / name).exists()
-        page.fill("#cc-token input", ADMIN_TOKEN)
+        status_is(page, "Error: wrong admin token", 60_000)
+        assert not (live_app.corpus_dir / pasted).exists()
+
+        page.locator("#cc-token input").fill(ADMIN_TOKEN)
+        page.locator("#cc-upload input[type=file]").set_input_files(str(upload))
+        page.wait_for_timeout(1000)  # let the upload finish before submitting
         page.click("#cc-add")
-        page.wait_for_function("document.querySelector('#cc-status textarea').value.startsWith('Saved')",
-                               timeout=180_000)
-        page.wait_for_function(f"document.querySelector('#cc-articles').innerText.includes('{name}')", timeout=60_000)
-        assert (live_app.corpus_dir / name).exists()
+        status_is(page, "Saved")
+        listed(page, pasted)
+        listed(page, uploaded)
+        assert (live_app.corpus_dir / pasted).exists() and (live_app.corpus_dir / uploaded).exists()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "corpus-tab.png"), full_page=True)
-        answer = live_app.pipeline.ask("Who opened the Glimmerfen bridge?")
-        assert any(c.source == name for c in answer.citations)
+        ask = live_app.pipeline.ask
+        assert any(c.source == pasted for c in ask("Who opened the Glimmerfen bridge?").citations)
+        assert any(c.source == uploaded for c in ask("Who built the Quillmark observatory?").citations)
 
-        page.locator("#cc-remove-choice input").click()
-        page.get_by_role("option", name=name).click()
-        page.click("#cc-remove")
-        page.wait_for_function("document.querySelector('#cc-status textarea').value.startsWith('Removed')",
-                               timeout=180_000)
-        page.wait_for_function(f"!document.querySelector('#cc-articles').innerText.includes('{name}')",
-                               timeout=60_000)
-        assert not (live_app.corpus_dir / name).exists()
-        assert live_app.pipeline.store.document(name) is None
+        remove_via_ui(page, pasted)
+        remove_via_ui(page, uploaded)
+        assert not (live_app.corpus_dir / pasted).exists() and not (live_app.corpus_dir / uploaded).exists()
+        assert live_app.pipeline.store.document(pasted) is None and live_app.pipeline.store.document(uploaded) is None
     finally:
         page.close()
-        if (live_app.corpus_dir / name).exists():  # leave the shared corpus as it was
-            (live_app.corpus_dir / name).unlink()
+        leftovers = [live_app.corpus_dir / n for n in (pasted, uploaded) if (live_app.corpus_dir / n).exists()]
+        for path in leftovers:  # leave the shared corpus as it was
+            path.unlink()
+        if leftovers:
             live_app.pipeline.ingest([live_app.corpus_dir])
 
 

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 SUGGESTION_SLOTS = 4
 # The answer is computed whole; a short pause between chunks lets the reader see it stream in.
 _STREAM_PAUSE_S = 0.03
+# Pipeline.ask is thread-safe; Gradio's default of one request at a time would queue every other user.
+_CONCURRENT_ASKS = 4
 Messages = list[dict[str, Any]]
 Turns = list[dict[str, str]]
 
@@ -104,7 +106,8 @@ def build_chat_tab(demo: gr.Blocks, pipeline: Pipeline, limiter: RateLimiter, su
     private: dict[str, Any] = {"api_visibility": "private"}
     for trigger, source in [(box.submit, box), (send.click, box)] + [(b.click, b) for b in buttons]:
         trigger(take, inputs=source, outputs=[box, pending], queue=False, **private).then(
-            respond, inputs=[pending, chatbot, turns], outputs=[chatbot, turns], show_progress="minimal", **private)
+            respond, inputs=[pending, chatbot, turns], outputs=[chatbot, turns], show_progress="minimal",
+            concurrency_limit=_CONCURRENT_ASKS, concurrency_id="ask", **private)
     clear.click(lambda: ([], [], ""), outputs=[chatbot, turns, box], queue=False, **private)
     chatbot.clear(lambda: [], outputs=turns, queue=False, **private)
     demo.load(fill_suggestions, outputs=buttons, **private)
