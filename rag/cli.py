@@ -14,15 +14,16 @@ from rich.console import Console
 from rag.config import get_settings
 from rag.errors import RagError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
                   help="citechat: answers from your articles, citing the exact sentences.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder [env: RAG_INDEX_DIR].")]
 
 
 def _fail(exc: RagError) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    # Plain echo: a message that scripts grep must not be wrapped at the terminal width.
+    typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(exc.exit_code)
 
 
