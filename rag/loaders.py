@@ -101,6 +101,11 @@ def first_line_title(text: str) -> str:
 
 def load_document(path: Path, source: str, max_bytes: int) -> Document:
     """Read one article file; raises ``CorpusError`` with a reason when it cannot be used."""
+    try:  # a file name that is not UTF-8 (Linux allows any bytes) cannot become a Chroma id
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        printable = source.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        raise CorpusError(f"{printable}: file name is not valid UTF-8; rename the file") from None
     try:
         size = path.stat().st_size
         if size > max_bytes:

@@ -35,12 +35,32 @@ def _segmenter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False)
 
 
+# pysbd's time grows about quadratically with its input (a 50 KB paragraph of numbers took over 3 minutes):
+# longer blocks are fed to it in pieces of at most this many characters.
+_PYSBD_MAX_CHARS = 1000
+
+
+def _bounded_pieces(block: str, limit: int = _PYSBD_MAX_CHARS) -> list[str]:
+    """``block`` cut into consecutive pieces of at most ``limit`` characters, at a sentence end or else a space."""
+    pieces, start = [], 0
+    while len(block) - start > limit:
+        ends = [m.end() for m in _FALLBACK_BOUNDARY.finditer(block, start + 1, start + limit)]
+        cut = ends[-1] if ends else block.rfind(" ", start + 1, start + limit) + 1
+        cut = cut if cut > start else start + limit
+        pieces.append(block[start:cut])
+        start = cut
+    pieces.append(block[start:])
+    return pieces
+
+
 def _pysbd(block: str) -> list[str]:
     """pysbd's sentences of ``block`` that occur in it, in order (what ``Segmenter.segment`` keeps).
 
     ``segment`` maps sentences back with one freshly compiled regex per sentence, which evicts pysbd's own
     patterns from the ``re`` cache and costs more than the segmentation itself; a plain ``find`` is enough here.
     """
+    if len(block) > _PYSBD_MAX_CHARS:
+        return [sentence for piece in _bounded_pieces(block) for sentence in _pysbd(piece)]
     segmenter = _segmenter()
     try:
         sentences = segmenter.processor(block).process()
