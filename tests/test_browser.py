@@ -112,9 +112,20 @@ def test_chat_answers_with_citations(browser: object, live_app: LiveApp) -> None
 
 
 def test_follow_up_abstention_suggestions_and_clear(browser: object, live_app: LiveApp) -> None:
+    first_q, follow_q = "when was the Taraz attack?", "how many people died in it?"
+    first = live_app.pipeline.ask(first_q)
+    with_history = live_app.pipeline.ask(follow_q, history=[{"role": "user", "content": first_q},
+                                                            {"role": "assistant", "content": first.answer}])
+    assert with_history.answer != live_app.pipeline.ask(follow_q).answer, "precondition: history changes the answer"
     view = open_chat(browser, live_app, viewport={"width": 1100, "height": 900})
     try:
         page = view.page
+        ask_in_chat(page, first_q)
+        follow = ask_in_chat(page, follow_q)
+        assert " ".join(follow.locator(".cc-answer").inner_text().split()) == " ".join(with_history.answer.split())
+
+        page.click("#cc-clear")
+        page.wait_for_function("document.querySelectorAll('.cc-message').length === 0", timeout=30_000)
         suggestion = page.locator("button.cc-suggestion").first
         suggestion.wait_for(timeout=FIRST_LOAD_MS)
         label = suggestion.inner_text()
@@ -124,8 +135,6 @@ def test_follow_up_abstention_suggestions_and_clear(browser: object, live_app: L
         off_topic = ask_in_chat(page, "What is the boiling point of liquid nitrogen on Neptune?")
         assert off_topic.locator(".cc-abstain").count() == 1 and off_topic.locator(".cc-sources").count() == 0
         view.shot("chat-abstention")
-        page.click("#cc-clear")
-        page.wait_for_function("document.querySelectorAll('.cc-message').length === 0", timeout=30_000)
     finally:
         view.close()
 
