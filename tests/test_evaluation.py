@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -292,8 +293,8 @@ def test_report_is_self_contained_and_lists_every_question(seed_run: dict[str, P
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
     assert parser.tags.count("svg") == 4 and "link" not in parser.tags
     # failures first: no failing row after a passing one
-    marks = [m for m in html.split('<td data-v="')[1:] if m[:2] in {'0"', '1"'}]
-    assert [m[0] for m in marks] == sorted(m[0] for m in marks)
+    marks = re.findall(r'<tr><td data-v="[01]"><span class="(pass|fail)">', html)
+    assert len(marks) == len(ids) and marks == sorted(marks, key=lambda m: m == "pass")
 
 
 def test_report_escapes_question_text() -> None:
@@ -390,3 +391,26 @@ def test_eval_tab_runs_an_upload_over_http(seed_pipeline: Pipeline) -> None:
         assert summary["questions"] == 3
     finally:
         demo.close()
+
+
+def test_pass_mark_judges_the_short_answer_not_the_quoted_sentence() -> None:
+    from rag.evaluation.datasets import EvalQuestion
+    from rag.evaluation.scoring import score_question
+
+    q = EvalQuestion(id="q", question="Who was targeted?", answers=["Kazakh speakers"], evidence=["Kazakh speakers"])
+    cite = {"source": "a.txt", "sentence_id": "s", "text": "It targeted Kazakh speakers.", "start": 0, "end": 28,
+            "score": 1.0}
+    wrong_span = score_question(q, {"answer": "Middle East — “It targeted Kazakh speakers.” [1]",
+                                    "short_answer": "Middle East", "abstained": False, "citations": [cite]}, 5.0)
+    assert wrong_span.contains_gold == 1.0 and wrong_span.evidence_rank == 1 and not wrong_span.passed
+    partial = score_question(q, {"answer": "speakers — …", "short_answer": "speakers", "abstained": False,
+                                 "citations": [cite]}, 5.0)
+    assert partial.f1 == pytest.approx(2 / 3) and partial.passed  # F1 ≥ 0.5 counts as right
+    sentence_only = score_question(q, {"answer": "It targeted Kazakh speakers. [1]", "short_answer": None,
+                                       "abstained": False, "citations": [cite]}, 5.0)
+    assert sentence_only.passed
+    uncited = score_question(q, {"answer": "Kazakh speakers", "short_answer": "Kazakh speakers", "abstained": False,
+                                 "citations": []}, 5.0)
+    assert uncited.em == 1.0 and not uncited.passed  # right words, no supporting citation
+    abstained = score_question(q, {"answer": "The corpus does not say.", "abstained": True, "citations": []}, 5.0)
+    assert abstained.f1 == 0.0 and not abstained.passed

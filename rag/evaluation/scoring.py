@@ -78,8 +78,7 @@ def score_question(q: EvalQuestion, answer: dict[str, Any], latency_ms: float, e
     elif not q.answerable:
         passed = abstained
     else:
-        right = not q.answers or bool(em or contains)
-        passed = not abstained and right and (not has_evidence or rank is not None)
+        passed = not abstained and answer_is_right(em, f1, contains, short) and (not has_evidence or rank is not None)
     return QuestionResult(
         id=q.id, question=q.question, answer=full, short_answer=short, abstained=abstained, citations=citations,
         latency_ms=round(latency_ms, 2), confidence=float(answer.get("confidence") or 0.0),
@@ -87,6 +86,19 @@ def score_question(q: EvalQuestion, answer: dict[str, Any], latency_ms: float, e
         type=question_word(q.question), source=q.source or _cited_source(citations), em=em, f1=f1,
         contains_gold=contains, evidence_rank=rank, has_evidence=has_evidence, citation_precision=precision,
         citation_recall=recall, passed=passed)
+
+
+# Token F1 from which a short answer counts as right in the pass mark (a partial match such as "in 2011" vs "2011").
+PASS_F1 = 0.5
+
+
+def answer_is_right(em: float | None, f1: float | None, contains: float | None, short: str | None) -> bool:
+    """The pass-mark rule: a short answer must match (EM, or F1 ≥ 0.5); a sentence answer must contain a gold."""
+    if em is None:  # no gold answers to check against
+        return True
+    if short:
+        return bool(em) or (f1 or 0.0) >= PASS_F1
+    return bool(contains)
 
 
 def _cited_source(citations: list[dict[str, Any]]) -> str | None:
