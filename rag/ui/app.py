@@ -11,6 +11,7 @@ from rag.api import RateLimiter
 from rag.pipeline import Pipeline
 from rag.ui.chat import build_chat_tab
 from rag.ui.corpus_tab import build_corpus_tab
+from rag.ui.eval_tab import eval_tab
 from rag.ui.suggestions import SuggestionCache
 
 TITLE = "citechat"
@@ -45,6 +46,8 @@ def build_blocks(pipeline: Pipeline, limiter: RateLimiter, suggestions: Suggesti
                 build_chat_tab(demo, pipeline, limiter, suggestions)
             with gr.Tab("Corpus", id="corpus"):
                 build_corpus_tab(demo, pipeline)
+            with gr.Tab("Evaluate", id="evaluate"):
+                eval_tab(pipeline)
             with gr.Tab("Embed", id="embed"):
                 gr.Markdown("Put the chat on any web page: paste this before `</body>` (a floating bubble; "
                             "the page's origin must be in `RAG_ALLOWED_ORIGINS`).")
