@@ -389,6 +389,11 @@ def test_eval_tab_runs_an_upload_over_http(seed_pipeline: Pipeline) -> None:
         _, _, skipped_files = client.predict(handle_file(str(MALFORMED)), 3, 0, True, api_name="/run_eval")
         summary = json.loads(Path(next(f for f in skipped_files if f.endswith("summary.json"))).read_text())
         assert summary["questions"] == 3
+        # a SQuAD upload is indexed separately: the app's own corpus stays as it was
+        before = sorted(seed_pipeline.store.indexed_documents())
+        squad_markdown, _, _ = client.predict(handle_file(str(TINY_SQUAD)), 3, 0, False, api_name="/run_eval")
+        assert "7 questions (6 answerable, 1 unanswerable)" in squad_markdown
+        assert sorted(seed_pipeline.store.indexed_documents()) == before == ["000_73fbcd4ae28f32ae.txt"]
     finally:
         demo.close()
 

@@ -23,7 +23,7 @@ class Span(BaseModel):
     source: str
     start: int
     end: int
-    item: int = Field(0, description="Which evidence item (string or SQuAD sentence) the span belongs to.")
+    item: int = Field(default=0, description="Which evidence item (string or SQuAD sentence) the span belongs to.")
 
 
 class AnswerStart(BaseModel):
@@ -41,10 +41,10 @@ class EvalQuestion(BaseModel):
     answers: list[str] = Field(default_factory=list)
     evidence: list[str] = Field(default_factory=list, description="Corpus substrings that support the answer.")
     answerable: bool = True
-    source: str | None = Field(None, description="The document the question was written about, when known.")
+    source: str | None = Field(default=None, description="The document the question was written about, when known.")
     answer_starts: list[AnswerStart] = Field(default_factory=list)
     evidence_spans: list[Span] = Field(default_factory=list, description="Evidence located in the corpus.")
-    line: int = Field(0, description="Line (JSONL/CSV) or 1-based question number (SQuAD) in the file.")
+    line: int = Field(default=0, description="Line (JSONL/CSV) or 1-based question number (SQuAD) in the file.")
 
 
 @dataclass
