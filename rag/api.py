@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -282,6 +283,14 @@ def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
             ctx = citation_context(doc.text, match.start, match.end)
             context = CitedContext(sentence_id=sentence_id, before=ctx.before, sentence=ctx.sentence, after=ctx.after)
         return SourceDocument(source=source, title=doc.title, text=doc.text, sentences=sentences, context=context)
+
+    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+    async def unknown(rest: str) -> None:
+        """Unknown API paths get a JSON 404 (405 for a known path) rather than falling through to the web UI."""
+        path = f"/api/{rest}"
+        if any(isinstance(r, APIRoute) and r.name != "unknown" and r.path_regex.match(path) for r in router.routes):
+            raise HTTPException(405, f"method not allowed for {path}")
+        raise HTTPException(404, f"no API route {path}")
 
     return router
 

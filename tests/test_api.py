@@ -126,6 +126,13 @@ def test_unknown_source_is_404(live_app: LiveApp, path: str) -> None:
     assert response.json()["error"] == "not_found"
 
 
+def test_unknown_api_path_and_wrong_method_are_json(live_app: LiveApp) -> None:
+    missing = httpx.get(live_app.url + "/api/nope", timeout=30)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    wrong = httpx.get(live_app.url + "/api/ask", timeout=30)
+    assert wrong.status_code == 405 and wrong.json()["error"] == "http_error"
+
+
 def test_unknown_sentence_is_404(live_app: LiveApp) -> None:
     source = live_app.pipeline.catalog().sources[0]
     response = httpx.get(f"{live_app.url}/api/sources/{source}", params={"sentence_id": "nope"}, timeout=30)
