@@ -14,20 +14,30 @@ from rag.retrieve import Candidate
 class AbstentionModel:
     """P(answerable) = sigmoid(w · features + bias); coefficients fitted on held-out SQuAD 2.0 (docs/quality.md)."""
 
-    dense: float = 6.0
-    coverage: float = 4.0
-    type_match: float = 1.5
+    # Fitted by bench/quality/abstention.py --fit on the SQuAD tuning articles (2.0 answerable/unanswerable,
+    # v1.1 with and without the question's own article in the index); unknown_terms is hand-set (see docs).
+    dense: float = 5.228
+    coverage: float = 1.204
+    type_match: float = 0.607
     unknown_terms: float = -2.0
-    bias: float = -5.5
+    sentence_coverage: float = 1.081
+    para_dense_max: float = 1.354
+    margin: float = -0.391
+    bias: float = -5.306
 
-    def features(self, top: Candidate, sentence: str, context: str, kind: AnswerType) -> dict[str, float]:
-        """The features of the best candidate that the decision uses."""
+    def features(self, top: Candidate, sentence: str, context: str, kind: AnswerType,
+                 candidates: list[Candidate] | None = None) -> dict[str, float]:
+        """The features of the best candidate (and its lead over the runner-up) that the decision uses."""
         typed = has_answer_type(sentence, kind) or has_answer_type(context, kind)
+        runner_up = candidates[1].score if candidates and len(candidates) > 1 else top.score
         return {
             "dense": top.features["dense"],
             "coverage": top.features["context_coverage"],
             "type_match": 1.0 if typed else 0.0,
             "unknown_terms": min(top.features["unknown_terms"], 2.0) / max(top.features["query_terms"], 1.0),
+            "sentence_coverage": top.features["coverage"],
+            "para_dense_max": top.features["para_dense_max"],
+            "margin": top.score - runner_up,
         }
 
     def probability(self, features: dict[str, float]) -> float:

@@ -55,7 +55,7 @@ def answerable_probability(question: str, candidates: list[Candidate], catalog: 
         return 0.0
     top = candidates[0]
     kind = answer_type(question)
-    features = model.features(top, catalog.texts[top.row], context_text(catalog, top.row), kind)
+    features = model.features(top, catalog.texts[top.row], context_text(catalog, top.row), kind, candidates)
     return model.probability(features)
 
 

@@ -27,13 +27,8 @@ SETS = {
     "+ para_coverage": [*BASE, "para_coverage"],
     "+ title_coverage": [*BASE, "title_coverage"],
     "+ para_lexical_sum": [*BASE, "para_lexical_sum"],
-    "+ type_match": [*BASE, "type_match"],
-    "+ length": [*BASE, "length"],
-    "best": [*BASE, "para_dense_max", "para_lexical", "type_match", "length"],
-    "best + para_coverage": [*BASE, "para_dense_max", "para_lexical", "type_match", "length", "para_coverage"],
-    "all context": ["para_lexical_sum", *BASE, "para_lexical", "para_dense_max", "para_dense_mean", "para_coverage", "title_coverage"],
-    "all context + rrf": ["para_lexical_sum", *BASE, "para_lexical", "para_dense_max", "para_dense_mean", "para_coverage",
-                          "title_coverage", "rrf"],
+    "all context": ["para_lexical_sum", *BASE, "para_lexical", "para_dense_max", "para_dense_mean",
+                    "para_coverage", "title_coverage"],
 }
 
 
