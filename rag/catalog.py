@@ -116,14 +116,19 @@ class Catalog:
         if final.exists():
             return
         tmp = cache_root / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
         meta = {"format": _FORMAT, "generation": self.generation, "ids": self.ids, "texts": self.texts,
                 "sources": self.sources, "starts": self.starts.tolist(), "ends": self.ends.tolist(),
                 "positions": self.positions.tolist(), "titles": self.titles}
-        (tmp / "catalog.json").write_text(json.dumps(meta), encoding="utf-8")
-        np.save(tmp / "vectors.npy", self.vectors)
-        (tmp / "bm25").mkdir()
-        self.lexical.save(tmp / "bm25")
+        try:
+            tmp.mkdir()
+            (tmp / "catalog.json").write_text(json.dumps(meta), encoding="utf-8")
+            np.save(tmp / "vectors.npy", self.vectors)
+            (tmp / "bm25").mkdir()
+            self.lexical.save(tmp / "bm25")
+        except OSError as exc:  # a full disk costs the cache, not the ingest: Chroma stays the source of truth
+            shutil.rmtree(tmp, ignore_errors=True)
+            log.warning("could not cache the index snapshot in %s: %s", cache_root, exc)
+            return
         try:
             os.rename(tmp, final)
         except OSError:  # another process published the same generation first

@@ -63,6 +63,8 @@ def validate_history(history: object, max_chars: int) -> list[Turn]:
         raise InvalidQuestionError(f"invalid history message: {exc.errors()[0]['msg']}") from None
     if any(t.role == "user" and len(t.content) > max_chars for t in turns):
         raise InvalidQuestionError(f"a history message is longer than {max_chars} characters")
+    if any(t.role == "user" and _SURROGATE.search(t.content) for t in turns):  # it may join the search query
+        raise InvalidQuestionError("a history message is not valid Unicode text")
     return turns
 
 

@@ -152,7 +152,10 @@ class SentenceStore:
     # -- generation: which snapshot of the collection local caches were built from ----------------------------
     def generation(self) -> str:
         """Current generation tag; starts with ``dirty-`` while an ingest is writing."""
-        meta = self.documents.metadata or {}
+        # Read it afresh: a Collection object keeps the metadata it was opened with, so a long-lived store (the
+        # server's) would never see another process's ingest finish.
+        fresh = self.client.get_collection(self.documents.name, embedding_function=None)
+        meta = fresh.metadata or {}
         return str(meta.get(_GENERATION_KEY, "empty"))
 
     def mark_dirty(self) -> None:

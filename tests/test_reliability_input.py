@@ -78,6 +78,7 @@ BAD_HISTORY: list[object] = [
     [{"role": "user"}],
     [{"role": "user", "content": 5}],
     [{"role": "user", "content": "Taraz " * 1000}],
+    [{"role": "user", "content": "Taraz \ud800 attack"}],  # a follow-up joins it to the search query
 ]
 
 

@@ -1,0 +1,124 @@
+"""Concurrency: asks keep answering while another process ingests; a second ingest is refused at once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from rag import Answer, IngestLockedError, Pipeline, Settings
+from rag.ingest import ingest
+
+from .conftest import CORPUS
+
+NEW_ARTICLES = 60
+
+
+def rag_ingest(corpus: Path, settings: Settings) -> subprocess.Popen[str]:
+    env = {**os.environ, "RAG_COLLECTION": settings.collection, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(corpus), "--index", str(settings.index_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def holds_lock(settings: Settings, proc: subprocess.Popen[str], timeout: float = 180) -> None:
+    lock = settings.index_dir / "ingest.lock"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        if lock.exists() and lock.read_text().strip() == str(proc.pid):
+            return
+        time.sleep(0.02)
+    raise AssertionError("the ingest never took the lock")
+
+
+def test_asks_answer_during_another_process_ingest_and_second_ingest_is_refused(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(index_dir=tmp_path / "ix", collection=f"conc{uuid.uuid4().hex[:8]}")
+    ingest([corpus], settings)
+    server = Pipeline(settings)  # long-lived, like `rag serve`
+    server.warm_up()
+    before = len(server.catalog())
+    for i in range(NEW_ARTICLES):
+        (corpus / f"new{i:03d}.txt").write_text(
+            f"Bulletin {i}\n\nThe ferry number {i} to Zanzibar left at {i % 12 + 1} o'clock. "
+            f"Its captain was named Okafor{i}. The crossing took {i + 2} hours.\n")
+
+    writer = rag_ingest(corpus, settings)
+    holds_lock(settings, writer)
+
+    # The second ingest, while the first holds the lock: a clear message and the lock's exit code, quickly.
+    started = time.monotonic()
+    second = subprocess.run([sys.executable, "-m", "rag", "ingest", str(corpus), "--index", str(settings.index_dir)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "RAG_COLLECTION": settings.collection})
+    refused_after = time.monotonic() - started
+    assert second.returncode == IngestLockedError.exit_code, second.stderr
+    assert "another ingest is running" in second.stderr and "Traceback" not in second.stderr
+    assert writer.poll() is None, "the first ingest ended before the second was tried: test proves nothing"
+
+    # Asks from several threads while the other process writes: every one is a normal answer.
+    answers: list[Answer] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def asker(question: str) -> None:
+        while not done.is_set():
+            try:
+                answers.append(server.ask(question))
+            except BaseException as exc:  # noqa: BLE001 - any error at all is the failure being tested
+                errors.append(exc)
+
+    threads = [threading.Thread(target=asker, args=(q,)) for q in
+               ["when was the Taraz attack?", "Who was the captain of ferry 7?"]]
+    for t in threads:
+        t.start()
+    out, err = writer.communicate(timeout=600)
+    asked_during_ingest = len(answers)
+    # Keep asking a little after the ingest: the long-lived pipeline must pick up the new generation.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(server.catalog()) == before:
+        time.sleep(0.5)
+    done.set()
+    for t in threads:
+        t.join(120)
+    assert writer.returncode == 0, err[-2000:]
+    assert not errors, repr(errors[:3])
+    assert asked_during_ingest >= 4, f"only {asked_during_ingest} asks overlapped the ingest"
+    assert all(a.answer for a in answers)
+    assert len(server.catalog()) > before, "the running pipeline never saw the other process's ingest"
+    answer = server.ask("Who was the captain of ferry 7?")
+    assert any(c.source.startswith("new") for c in answer.citations)
+    print(f"asks during ingest: {asked_during_ingest}; second ingest refused after {refused_after:.1f}s")
+
+
+def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
+    """flock dies with its process: a SIGKILLed ingest never leaves a stale lock that blocks the next one."""
+    settings = Settings(index_dir=tmp_path / "ix", collection=f"lock{uuid.uuid4().hex[:8]}")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from rag.config import Settings\nfrom rag.ingest import ingest_lock\n"
+                               f"s = Settings(index_dir={str(settings.index_dir)!r})\n"
+                               "with ingest_lock(s):\n    print('locked', flush=True)\n    time.sleep(600)\n"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        from rag.ingest import ingest_lock
+
+        try:
+            with ingest_lock(settings):
+                raise AssertionError("the lock was granted while held")
+        except IngestLockedError as exc:
+            assert "another ingest is running" in str(exc)
+        holder.kill()
+        holder.wait(30)
+        with ingest_lock(settings):
+            pass
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
