@@ -16,14 +16,14 @@ class AbstentionModel:
 
     # Fitted by bench/quality/abstention.py --fit on the SQuAD tuning articles (2.0 answerable/unanswerable,
     # v1.1 with and without the question's own article in the index); unknown_terms is hand-set (see docs).
-    dense: float = 5.228
-    coverage: float = 1.204
-    type_match: float = 0.607
+    dense: float = 4.919
+    coverage: float = 1.143
+    type_match: float = 0.606
     unknown_terms: float = -2.0
-    sentence_coverage: float = 1.081
-    para_dense_max: float = 1.354
-    margin: float = -0.391
-    bias: float = -5.306
+    sentence_coverage: float = 1.073
+    para_dense_max: float = 1.832
+    margin: float = -0.304
+    bias: float = -5.332
 
     def features(self, top: Candidate, sentence: str, context: str, kind: AnswerType,
                  candidates: list[Candidate] | None = None) -> dict[str, float]:

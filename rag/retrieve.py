@@ -122,7 +122,8 @@ def search(query: str, catalog: Catalog, store: SentenceStore, embedder: Sentenc
             "dense": float(sims[i]),
             "lexical": float(bm25[r]) / bm25_max,
             "coverage": terms.covered(present[i]),
-            "para_dense_max": max((float(sims[j]) for j in others), default=0.0),
+            # A one-sentence paragraph has no context: its own similarity stands in (neutral, not a penalty).
+            "para_dense_max": max((float(sims[j]) for j in others), default=float(sims[i])),
             "para_dense_mean": float(sims[win].mean()),
             "para_lexical": max((float(bm25[ctx[j]]) for j in others), default=0.0) / bm25_max,
             "para_lexical_sum": float(bm25[ctx[win]].sum()) / bm25_max,
