@@ -137,16 +137,13 @@ class SentenceStore:
 
     def iter_all(self) -> Iterator[tuple[list[str], list[dict], list[str], np.ndarray]]:
         """Every stored sentence, a page at a time: ids, metadata, texts, vectors."""
-        for ids, metas, docs, vecs in self._pages(self.sentences, ["metadatas", "documents", "embeddings"],
-                                                  with_vectors=True):
-            yield ids, metas, docs, vecs
+        yield from self._pages(self.sentences, ["metadatas", "documents", "embeddings"], with_vectors=True)
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """Approximate nearest sentences by cosine similarity: (id, similarity), best first."""
-        total = self.count()
-        if total == 0:
-            return []
-        got = self.sentences.query(query_embeddings=[vector], n_results=min(n, total), include=["distances"])
+        # No count() first: Chroma returns fewer hits (none when empty) when n exceeds the collection, and the
+        # extra round trip is a measurable share of a warm answer.
+        got = self.sentences.query(query_embeddings=[vector], n_results=n, include=["distances"])
         return [(sid, 1.0 - float(d)) for sid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
 
     # -- generation: which snapshot of the collection local caches were built from ----------------------------
