@@ -27,7 +27,8 @@ lint: $(STAMP)
 	$(BIN)/mypy rag
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .rag-index test-artifacts
