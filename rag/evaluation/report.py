@@ -158,7 +158,7 @@ def render_report(summary: dict[str, Any], results: Sequence[QuestionResult], ti
     facts = (f"{summary['questions']} questions ({summary['answerable']} answerable, {summary['unanswerable']} "
              f"unanswerable), k = {summary['k']}, {summary.get('errors', 0)} errors, "
              f"{len(summary.get('skipped') or [])} skipped lines; "
-             + ", ".join(f"{escape(k)} {v}" for k, v in timing.items() if v is not None))
+             + ", ".join(f"{escape(k)} {v}" for k, v in timing.items() if isinstance(v, int | float)))
     by_type = [(t, g["pass_rate"] or 0.0, f"n={g['n']}") for t, g in summary.get("by_type", {}).items()]
     f1_type = [(t, g["f1"], f"n={g['n']}") for t, g in summary.get("by_type", {}).items() if g["f1"] is not None]
     ranks = [(f"rank {k}" if k != "miss" else "not cited", float(v), "")

@@ -38,7 +38,8 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
         parts = ", ".join(f"{label} {timing.get(key) or 0:.1f} s" for key, label in (
             ("ingest_s", "ingest"), ("load_s", "load"), ("embed_questions_s", "question embedding"),
             ("answer_s", "answering")))
-        rows.append(("time", f"{timing.get('total_s') or 0:.1f} s", parts))
+        cpu = sum((timing.get("cpu_s") or {}).values())
+        rows.append(("time", f"{timing.get('total_s') or 0:.1f} s", parts + (f"; {cpu:.0f} CPU s" if cpu else "")))
     return rows
 
 
