@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from rag.errors import CorpusError, IngestLockedError
 from rag.loaders import Document, find_files, load_document
 from rag.models import IngestReport, Sentence
 from rag.splitting import split_document
-from rag.store import SentenceStore, lock_path
+from rag.store import IndexedDocument, SentenceStore, lock_path
 
 log = logging.getLogger(__name__)
 # Sentences embedded per flush: large enough to keep the model busy, small enough to bound memory.
@@ -56,7 +58,11 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
 
 
 class _Writer:
-    """Embeds pending articles in large batches and writes each article's manifest entry last."""
+    """Embeds pending articles in large batches; a background thread writes them, each batch's manifest last.
+
+    Chroma's writes (SQLite + HNSW insert) overlap the next batch's splitting and embedding instead of adding
+    to them; the queue holds one batch, so memory stays bounded and errors surface at the next hand-off.
+    """
 
     def __init__(self, store: SentenceStore, embedder: SentenceEmbeddings, report: IngestReport,
                  progress: Progress | None, task: int | None, previous: Catalog | None) -> None:
@@ -68,6 +74,54 @@ class _Writer:
         # Everything written, kept so the new snapshot is built from it instead of re-read from Chroma.
         self.written: list[Sentence] = []
         self.written_vectors: list[np.ndarray] = []
+        self._queue: queue.Queue[tuple[list[_Pending], np.ndarray, set[str]] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._thread.start()
+
+    def _write_loop(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(*job)
+                except BaseException as exc:  # re-raised in the ingesting thread
+                    self._error = exc
+
+    def _write(self, items: list[_Pending], vectors: np.ndarray, known: set[str]) -> None:
+        sentences = [s for item in items for s in item.sentences]
+        self.store.upsert_sentences(sentences, vectors,
+                                    [item.doc.file_hash for item in items for _ in item.sentences])
+        self.store.delete_sentences([sid for item in items for sid in item.stale_ids])
+        self.store.put_documents([IndexedDocument(item.doc.source, item.doc.file_hash, item.doc.title,
+                                                  len(item.sentences), item.doc.text) for item in items])
+        offset = 0
+        for item in items:
+            n = len(item.sentences)
+            self.report.sentences_added += len([s for s in item.sentences if s.sentence_id not in known])
+            self.report.sentences_removed += len(item.stale_ids)
+            self.written.extend(item.sentences)
+            self.written_vectors.append(vectors[offset:offset + n])
+            offset += n
+            if self.progress is not None and self.task is not None:
+                self.progress.advance(self.task, n)
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Write what is pending, wait for the writer thread, and raise its error if it had one."""
+        try:
+            self.flush()
+        finally:
+            self.stop()
+        self._check()
+
+    def stop(self) -> None:
+        """End the writer thread after the batches already handed over (idempotent)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
     def _known_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors of sentences that were already indexed: from the old snapshot, else from Chroma."""
@@ -100,19 +154,8 @@ class _Writer:
         for i, s in enumerate(sentences):
             if s.sentence_id in known:
                 vectors[i] = known[s.sentence_id]
-        offset = 0
-        for item in self.pending:
-            n = len(item.sentences)
-            self.store.upsert_sentences(item.sentences, vectors[offset:offset + n], item.doc.file_hash)
-            self.store.delete_sentences(item.stale_ids)
-            self.store.put_document(item.doc.source, item.doc.file_hash, item.doc.title, n, item.doc.text)
-            self.report.sentences_added += len([s for s in item.sentences if s.sentence_id not in known])
-            self.report.sentences_removed += len(item.stale_ids)
-            self.written.extend(item.sentences)
-            self.written_vectors.append(vectors[offset:offset + n])
-            offset += n
-            if self.progress is not None and self.task is not None:
-                self.progress.advance(self.task, n)
+        self._check()
+        self._queue.put((self.pending, vectors, set(known)))
         self.pending, self.size = [], 0
 
 
@@ -154,37 +197,40 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
             files_task = progress.add_task("files", total=len(files))
             sentences_task = progress.add_task("sentences", total=0)
             writer = _Writer(store, embedder, report, progress, sentences_task, previous)
-            for path, source in files:
-                progress.advance(files_task)
-                if source in seen:
-                    report.skipped.append(f"{path}: same source name as an earlier file")
-                    continue
-                try:
-                    doc = load_document(path, source, settings.max_file_bytes)
-                except CorpusError as exc:
-                    log.warning("skipped %s", exc)
-                    report.skipped.append(str(exc))
-                    continue
-                seen.add(source)
-                entry = manifest.get(source)
-                old_ids = stored.get(source, set())
-                if entry and entry.file_hash == doc.file_hash and entry.sentences == len(old_ids):
-                    report.unchanged += 1
-                    continue
-                sentences = split_document(doc)
-                if not sentences:
-                    report.skipped.append(f"{source}: no sentences of prose found")
-                    seen.discard(source)
-                    continue
-                new_ids = {s.sentence_id for s in sentences}
-                if entry or old_ids:
-                    report.updated += 1
-                else:
-                    report.added += 1
-                progress.update(sentences_task, total=(progress.tasks[1].total or 0) + len(sentences))
-                replaced.add(source)
-                writer.add(_Pending(doc, sentences, sorted(old_ids - new_ids), old_ids))
-            writer.flush()
+            try:
+                for path, source in files:
+                    progress.advance(files_task)
+                    if source in seen:
+                        report.skipped.append(f"{path}: same source name as an earlier file")
+                        continue
+                    try:
+                        doc = load_document(path, source, settings.max_file_bytes)
+                    except CorpusError as exc:
+                        log.warning("skipped %s", exc)
+                        report.skipped.append(str(exc))
+                        continue
+                    seen.add(source)
+                    entry = manifest.get(source)
+                    old_ids = stored.get(source, set())
+                    if entry and entry.file_hash == doc.file_hash and entry.sentences == len(old_ids):
+                        report.unchanged += 1
+                        continue
+                    sentences = split_document(doc)
+                    if not sentences:
+                        report.skipped.append(f"{source}: no sentences of prose found")
+                        seen.discard(source)
+                        continue
+                    new_ids = {s.sentence_id for s in sentences}
+                    if entry or old_ids:
+                        report.updated += 1
+                    else:
+                        report.added += 1
+                    progress.update(sentences_task, total=(progress.tasks[1].total or 0) + len(sentences))
+                    replaced.add(source)
+                    writer.add(_Pending(doc, sentences, sorted(old_ids - new_ids), old_ids))
+                writer.close()
+            finally:
+                writer.stop()
         if not seen:
             # Nothing readable: refuse rather than prune the whole index down to nothing. Nothing was written.
             store.restore_generation(previous_generation)

@@ -87,8 +87,16 @@ class SentenceStore:
 
     def put_document(self, source: str, file_hash: str, title: str, sentences: int, text: str) -> None:
         """Record an article as fully ingested (written last, so a crash leaves it absent or stale)."""
-        self.documents.upsert(ids=[source], embeddings=[[0.0]], documents=[text],
-                              metadatas=[{"file_hash": file_hash, "title": title, "sentences": sentences}])
+        self.put_documents([IndexedDocument(source, file_hash, title, sentences, text)])
+
+    def put_documents(self, entries: list[IndexedDocument]) -> None:
+        """Record several articles as fully ingested in one write per page."""
+        for i in range(0, len(entries), _PAGE):
+            batch = entries[i:i + _PAGE]
+            self.documents.upsert(ids=[e.source for e in batch], embeddings=[[0.0]] * len(batch),
+                                  documents=[e.text for e in batch],
+                                  metadatas=[{"file_hash": e.file_hash, "title": e.title, "sentences": e.sentences}
+                                             for e in batch])
 
     def delete_document(self, source: str) -> None:
         """Remove an article's manifest entry."""
@@ -112,10 +120,11 @@ class SentenceStore:
                 found[sid] = np.asarray(vec, dtype=np.float32)
         return found
 
-    def upsert_sentences(self, sentences: list[Sentence], vectors: np.ndarray, file_hash: str) -> None:
-        """Insert or replace sentences with their vectors."""
+    def upsert_sentences(self, sentences: list[Sentence], vectors: np.ndarray, file_hash: str | list[str]) -> None:
+        """Insert or replace sentences with their vectors (``file_hash``: one for all, or one per sentence)."""
         if not sentences:
             return
+        hashes = [file_hash] * len(sentences) if isinstance(file_hash, str) else file_hash
         for i in range(0, len(sentences), _PAGE):
             batch = sentences[i:i + _PAGE]
             self.sentences.upsert(
@@ -123,7 +132,8 @@ class SentenceStore:
                 embeddings=vectors[i:i + _PAGE],
                 documents=[s.text for s in batch],
                 metadatas=[{"source": s.source, "start": s.start, "end": s.end, "position": s.position,
-                            "title": s.title, "file_hash": file_hash} for s in batch],
+                            "title": s.title, "file_hash": h} for s, h in zip(batch, hashes[i:i + _PAGE],
+                                                                             strict=True)],
             )
 
     def delete_sentences(self, ids: list[str]) -> None:

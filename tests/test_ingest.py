@@ -111,18 +111,19 @@ def test_interrupted_ingest_resumes_cleanly(tmp_path: Path, corpus_copy: Path, m
         (corpus_copy / f"extra{i}.txt").write_text(f"Article {i} talks about topic number {i}. It has two lines.")
     settings = make_settings(tmp_path / "ix")
     calls = {"n": 0}
-    original = SentenceStore.put_document
+    # Ingest writes each batch's manifest entries in one put_documents call, after the batch's sentences.
+    original = SentenceStore.put_documents
 
     def crash_after_first(self: SentenceStore, *args: object, **kwargs: object) -> None:
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 1:
             raise KeyboardInterrupt("simulated crash")
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(SentenceStore, "put_document", crash_after_first)
+    monkeypatch.setattr(SentenceStore, "put_documents", crash_after_first)
     with pytest.raises(KeyboardInterrupt):
         ingest([corpus_copy], settings)
-    monkeypatch.setattr(SentenceStore, "put_document", original)
+    monkeypatch.setattr(SentenceStore, "put_documents", original)
     # While dirty, an ask must not trust a half-written snapshot; the next ingest completes the job.
     assert SentenceStore(settings).generation().startswith("dirty-")
     report = ingest([corpus_copy], settings)
