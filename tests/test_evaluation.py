@@ -117,6 +117,17 @@ def test_abstention_scores_hand_computed() -> None:
     assert scores["false_abstention_rate"] == pytest.approx(2 / 3)
     none = abstention_scores([False, False], [True, True])
     assert none["precision"] is None and none["recall"] is None and none["false_abstention_rate"] == 0.0
+    all_answerable = abstention_scores([True, False], [True, True])
+    assert all_answerable["precision"] is None and all_answerable["false_abstention_rate"] == 0.5
+
+
+def test_latency_histogram_keeps_outliers_in_one_overflow_bar() -> None:
+    from rag.evaluation.report import latency_bins
+
+    bars = latency_bins([10.0] * 150 + [20.0] * 49 + [5000.0])
+    assert sum(count for _, count, _ in bars) == 200
+    assert bars[-1][0] == "> 20 ms" and bars[-1][1] == 1.0 and "5000" in bars[-1][2]
+    assert bars[0][1] == 150.0
 
 
 def test_latency_stats_interpolates_percentiles() -> None:

@@ -140,7 +140,8 @@ def abstention_scores(abstained: Sequence[bool], answerable: Sequence[bool]) -> 
     fp = sum(a and y for a, y in zip(abstained, answerable, strict=True))
     fn = sum(not a and not y for a, y in zip(abstained, answerable, strict=True))
     n_answerable = sum(answerable)
-    precision = tp / (tp + fp) if tp + fp else None
+    # Without unanswerable questions every abstention is false: that is the false-abstention rate, not a precision.
+    precision = tp / (tp + fp) if tp + fp and tp + fn else None
     recall = tp / (tp + fn) if tp + fn else None
     f1 = (2 * precision * recall / (precision + recall) if precision and recall else
           (0.0 if precision is not None and recall is not None else None))

@@ -76,15 +76,23 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float, str]], unit: str = "%
 
 
 def latency_bins(latencies: Sequence[float], bins: int = 12) -> list[tuple[str, float, str]]:
-    """Histogram bars of latencies (ms) over equal-width bins."""
+    """Histogram bars of latencies (ms): equal-width bins up to the 99th percentile, then one overflow bar."""
     if not latencies:
         return []
-    lo, hi = min(latencies), max(latencies)
-    width = (hi - lo) / bins or 1.0
+    ordered = sorted(latencies)
+    lo, top = ordered[0], ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    width = (top - lo) / bins or 1.0
     counts = [0] * bins
-    for v in latencies:
-        counts[min(bins - 1, int((v - lo) / width))] += 1
-    return [(f"{lo + i * width:.0f}–{lo + (i + 1) * width:.0f} ms", float(c), "") for i, c in enumerate(counts)]
+    over = 0
+    for v in ordered:
+        if v > top:
+            over += 1
+        else:
+            counts[min(bins - 1, int((v - lo) / width))] += 1
+    bars = [(f"{lo + i * width:.0f}–{lo + (i + 1) * width:.0f} ms", float(c), "") for i, c in enumerate(counts)]
+    if over:
+        bars.append((f"> {top:.0f} ms", float(over), f"(max {ordered[-1]:.0f} ms)"))
+    return bars
 
 
 def _cell(value: Any, sort: Any = None, cls: str = "") -> str:
