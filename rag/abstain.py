@@ -15,7 +15,8 @@ class AbstentionModel:
     """P(answerable) = sigmoid(w · features + bias); coefficients fitted on held-out SQuAD 2.0 (docs/quality.md)."""
 
     # Fitted by bench/quality/abstention.py --fit on the SQuAD tuning articles (2.0 answerable/unanswerable,
-    # v1.1 with and without the question's own article in the index); unknown_terms is hand-set (see docs).
+    # v1.1 with and without the question's own article in the index); unknown_terms (share of the question's
+    # names/numbers the corpus never mentions) is hand-set: every corpus here contains the question's words.
     dense: float = 4.919
     coverage: float = 1.143
     type_match: float = 0.606
@@ -34,7 +35,7 @@ class AbstentionModel:
             "dense": top.features["dense"],
             "coverage": top.features["context_coverage"],
             "type_match": 1.0 if typed else 0.0,
-            "unknown_terms": min(top.features["unknown_terms"], 2.0) / max(top.features["query_terms"], 1.0),
+            "unknown_terms": min(top.features["unknown_names"], 2.0) / max(top.features["query_terms"], 1.0),
             "sentence_coverage": top.features["coverage"],
             "para_dense_max": top.features["para_dense_max"],
             "margin": top.score - runner_up,

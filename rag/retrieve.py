@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,8 @@ from rag.context import paragraph_window, term_rows
 from rag.embeddings import SentenceEmbeddings
 from rag.lexical import tokenize
 from rag.store import SentenceStore
+
+_NAME = re.compile(r"\b(?:[A-Z][\w'’-]*|\w*\d\w*)")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class QueryTerms:
         self.weights = np.array([self.idf[t] for t in self.terms], dtype=np.float64)
         self.total = float(self.weights.sum()) or 1.0
         self.unknown = [t for t, f in zip(self.terms, freqs, strict=True) if f == 0]
+        # Unknown names and numbers ("Japan", "2014") mean the corpus lacks the subject; an unknown common word
+        # ("located", "flee") usually means the text paraphrases it, so only the former count against answering.
+        names = {t for m in _NAME.finditer(query) if m.start() > 0 for t in tokenize(m.group())}
+        self.unknown_names = [t for t in self.unknown if t in names]
 
     def coverage(self, text_terms: set[str]) -> float:
         """IDF-weighted share of the query's terms present in ``text_terms`` (1.0 for a term-less query)."""
@@ -132,6 +139,7 @@ def search(query: str, catalog: Catalog, store: SentenceStore, embedder: Sentenc
             "context_coverage": terms.covered(para_present | in_title),
             "rrf": 1 / (weights.rrf_k + dense_rank.get(r, 1000)) + 1 / (weights.rrf_k + lex_rank.get(r, 1000)),
             "unknown_terms": float(len(terms.unknown)),
+            "unknown_names": float(len(terms.unknown_names)),
             "query_terms": float(len(terms.terms)),
         }
         candidates.append(Candidate(r, weights.score(f), f))
