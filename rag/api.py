@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.errors import IndexNotReadyError, IngestLockedError, InvalidQuestionError, RagError
 from rag.models import Answer, Turn
-from rag.pipeline import Pipeline, validate_question
+from rag.pipeline import Pipeline, validate_history, validate_question
 from rag.ui.render import citation_context, stream_prefixes
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,7 @@ def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
         for turn in body.history:
             if len(turn.content) > settings.max_question_chars * 4:
                 raise InvalidQuestionError("a history message is too long")
+        validate_history(body.history, settings.max_question_chars)  # 422 now, not an error event mid-stream
         return question, body.history
 
     @router.post("/ask", response_model=Answer, summary="Answer a question, citing sentences")

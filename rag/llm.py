@@ -59,7 +59,9 @@ def generate(model: BaseChatModel, question: str, citations: list[Citation]) -> 
     by_label = {label(i): c for i, c in enumerate(citations)}
     by_id = {c.sentence_id: c for c in citations}
     cited: list[Citation] = []
-    for ref in reply.get("citations") or []:
+    refs = reply.get("citations")
+    # The reply is untrusted (a prompt injection can shape it): anything but a list of labels cites nothing.
+    for ref in refs if isinstance(refs, list) else []:
         key = str(ref).strip().strip("[]")
         hit = by_label.get(key.upper()) or by_id.get(key)
         if hit is not None and hit not in cited:
@@ -67,4 +69,4 @@ def generate(model: BaseChatModel, question: str, citations: list[Citation]) -> 
     answer = str(reply.get("answer") or "").strip()
     # Labels in the prose must match what was cited; strip any that point nowhere.
     answer = re.sub(r"\[(S\d+)\]", lambda m: m.group(0) if m.group(1) in by_label else "", answer)
-    return answer, cited, bool(reply.get("abstain"))
+    return answer, cited, reply.get("abstain") is True

@@ -110,6 +110,8 @@ def _jsonl_rows(text: str, name: str, skipped: list[str], skip_bad: bool) -> lis
             rows.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
             _bad(f"{name} line {number}: not valid JSON ({exc.msg} at column {exc.colno})", skipped, skip_bad)
+        except RecursionError:  # json gives up on very deep nesting with RecursionError, not JSONDecodeError
+            _bad(f"{name} line {number}: JSON nested too deeply", skipped, skip_bad)
     return rows
 
 
@@ -177,6 +179,8 @@ def _as_strings(value: Any, key: str) -> list[str]:
         if cell.startswith("["):
             try:
                 value = json.loads(cell)
+            except RecursionError:
+                raise ValueError(f"{key!r} is nested too deeply") from None
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{key!r} is not a valid JSON array ({exc.msg})") from exc
         else:
@@ -226,6 +230,8 @@ def _load_squad(text: str, name: str, folder: Path, skipped: list[str], skip_bad
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise EvalFileError(f"{name} line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    except RecursionError:
+        raise EvalFileError(f"{name}: JSON nested too deeply") from None
     articles = data.get("data") if isinstance(data, dict) else None
     if not isinstance(articles, list):
         raise EvalFileError(f"{name}: not a SQuAD file (no top-level 'data' list of articles)")
