@@ -124,7 +124,7 @@ def search(query: str, catalog: Catalog, store: SentenceStore, embedder: Sentenc
         if source not in title_terms:
             title_terms[source] = set(tokenize(catalog.titles.get(source, "")))
         in_title = np.array([t in title_terms[source] for t in terms.terms], dtype=bool)
-        para_present = present[win].any(axis=0)
+        para_present: np.ndarray = np.asarray(present[win].any(axis=0))
         f = {
             "dense": float(sims[i]),
             "lexical": float(bm25[r]) / bm25_max,

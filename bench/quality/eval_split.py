@@ -1,0 +1,42 @@
+"""Split a ``rag eval --out`` results file of the shared SQuAD files into tuning and held-out articles.
+
+Run: ``.venv/bin/python bench/quality/eval_split.py results.jsonl``
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from squad import split_articles  # noqa: E402
+
+
+def _key(name: str) -> str:
+    """Titles and file names compared without punctuation (``Victoria_(Australia)`` → ``Victoria__Australia``)."""
+    return re.sub(r"\W|_", "", name).lower()
+
+
+def main() -> None:
+    tune, held = split_articles()
+    rows = [json.loads(line) for line in Path(sys.argv[1]).read_text(encoding="utf-8").splitlines() if line]
+    print("| articles | n | hit@1 | MRR | EM | F1 | answer contains gold | abstained |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, titles in (("tune", tune), ("held-out", held), ("all", tune + held)):
+        keys = {_key(t) for t in titles}
+        sel = [r for r in rows if _key(Path(r["source"] or "").stem) in keys and r["answerable"]]
+        n = max(len(sel), 1)
+        hit1 = sum(r["evidence_rank"] == 1 for r in sel) / n
+        mrr = sum(1 / r["evidence_rank"] for r in sel if r["evidence_rank"]) / n
+        em = sum(r["em"] or 0 for r in sel) / n
+        f1 = sum(r["f1"] or 0 for r in sel) / n
+        contains = sum(r["contains_gold"] or 0 for r in sel) / n
+        abstained = sum(r["abstained"] for r in sel) / n
+        print(f"| {label} | {len(sel)} | {hit1:.3f} | {mrr:.3f} | {em:.3f} | {f1:.3f} | {contains:.3f} |"
+              f" {abstained:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
