@@ -19,6 +19,8 @@ _PATTERNS: dict[AnswerType, list[re.Pattern[str]]] = {
         re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH} \d{{4}}\b"),
         re.compile(rf"\b(?:(?:early|late|mid)[- ])?{_MONTH}\.? (?:\d{{1,2}}(?:st|nd|rd|th)?,? )?\d{{4}}\b"),
         re.compile(r"\b\d{4}s?\b(?:\s*(?:–|-|to)\s*\d{2,4})?(?: (?:BC|AD|BCE|CE))?"),
+        # Three-digit years only after a preposition of time ("began in 911"), so counts are not taken as years.
+        re.compile(r"(?:(?<=\bin )|(?<=\bby )|(?<=\bsince )|(?<=\buntil )|(?<=\bc\. ))\d{3}\b(?: (?:BC|AD|BCE|CE))?"),
         re.compile(r"\b(?:\w+ )?(?:\d+|\w+) (?:years?|months?|weeks?|days?|decades?|centuries) (?:ago|later|earlier)\b", re.I),
         re.compile(rf"\b{_MONTH}\b(?: \d{{1,2}})?"),
         re.compile(r"\b(?:the )?(?:\d+(?:st|nd|rd|th)|\w+th) century\b", re.I),
