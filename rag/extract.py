@@ -21,10 +21,12 @@ _PATTERNS: dict[AnswerType, list[re.Pattern[str]]] = {
         re.compile(r"\b\d{4}s?\b(?:\s*(?:–|-|to)\s*\d{2,4})?(?: (?:BC|AD|BCE|CE))?"),
         # Three-digit years only after a preposition of time ("began in 911"), so counts are not taken as years.
         re.compile(r"(?:(?<=\bin )|(?<=\bby )|(?<=\bsince )|(?<=\buntil )|(?<=\bc\. ))\d{3}\b(?: (?:BC|AD|BCE|CE))?"),
-        re.compile(r"\b(?:\w+ )?(?:\d+|\w+) (?:years?|months?|weeks?|days?|decades?|centuries) (?:ago|later|earlier)\b", re.I),
+        re.compile(r"\b(?:\w+ )?(?:\d+|\w+) (?:years?|months?|weeks?|days?|decades?|centuries)"
+                   r" (?:ago|later|earlier)\b", re.I),
         re.compile(rf"\b{_MONTH}\b(?: \d{{1,2}})?"),
         re.compile(r"\b(?:the )?(?:\d+(?:st|nd|rd|th)|\w+th) century\b", re.I),
-        re.compile(r"\b(?:in|during|last|this|next) (?:the )?(?:summer|winter|spring|autumn|fall|year|month|week)\b", re.I),
+        re.compile(r"\b(?:in|during|last|this|next) (?:the )?"
+                   r"(?:summer|winter|spring|autumn|fall|year|month|week)\b", re.I),
         re.compile(r"\b(?:yesterday|today|recently)\b", re.I),
     ],
     AnswerType.NUMBER: [

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 
 
-class AnswerType(str, Enum):
+class AnswerType(StrEnum):
     """Expected type of the short answer."""
 
     DATE = "date"
