@@ -131,7 +131,7 @@ def eval_command(
 
     try:
         if compare:
-            raise typer.Exit(compare_runs(compare[0], compare[1], Console()))
+            raise typer.Exit(compare_runs(compare[0], compare[1], Console(), summary_json))
         if file is None:
             err.print("[bold red]error:[/] give a questions FILE, or --compare A B")
             raise typer.Exit(2)

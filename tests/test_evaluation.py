@@ -164,6 +164,13 @@ def test_malformed_jsonl_names_the_line_and_skip_bad_keeps_the_rest() -> None:
     assert dataset.questions[2].answerable is False
 
 
+def test_a_file_with_no_valid_question_is_an_error_even_with_skip_bad(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('not json\n{"id": 1}\n', encoding="utf-8")
+    with pytest.raises(EvalFileError, match=r"no questions found \(2 malformed entries skipped\)"):
+        load_dataset(bad, skip_bad=True)
+
+
 def test_csv_reads_pipe_and_json_lists(tmp_path: Path) -> None:
     dataset = load_dataset(CSV_QUESTIONS)
     by_id = {q.id: q for q in dataset.questions}
@@ -334,9 +341,11 @@ def test_compare_shows_changed_metrics_and_questions(seed_run: dict[str, Path], 
     assert delta["f1"] == pytest.approx(0.1) and delta["em"] == 0
     changed = tmp_path / "b.json"
     changed.write_text(json.dumps(b), encoding="utf-8")
-    result = CliRunner().invoke(app, ["eval", "--compare", str(seed_run["json"]), str(changed)])
+    saved = tmp_path / "diff.json"
+    result = CliRunner().invoke(app, ["eval", "--compare", str(seed_run["json"]), str(changed), "--json", str(saved)])
     assert result.exit_code == 0, result.output
     assert first in result.stdout and "1 questions changed" in result.stdout
+    assert [c["id"] for c in json.loads(saved.read_text(encoding="utf-8"))["changes"]] == [first]
     # a results JSONL compares too (its summary is recomputed)
     assert load_run(seed_run["out"])["metrics"] == {**a["metrics"]}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,13 +119,13 @@ def evaluate(options: EvalOptions, out: Console, err: Console) -> int:
     return GATE_FAILED if failures else 0
 
 
-def compare(a: Path, b: Path, out: Console, as_json: bool = False) -> int:
-    """Print how run ``b`` differs from run ``a`` (summary JSON or results JSONL files)."""
+def compare(a: Path, b: Path, out: Console, json_path: Path | None = None) -> int:
+    """Print how run ``b`` differs from run ``a`` (summary JSON or results JSONL files); optionally save it as JSON."""
     comparison = compare_runs(load_run(a), load_run(b), a.name, b.name)
-    if as_json:
-        sys.stdout.write(json.dumps(comparison.to_dict(), ensure_ascii=False, indent=2) + "\n")
-    else:
-        out.print(comparison_tables(comparison))
+    out.print(comparison_tables(comparison))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(comparison.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -142,8 +142,9 @@ def _parse_rows(rows: list[tuple[int, Any]], name: str, skipped: list[str], skip
             continue
         seen.add(question.id)
         questions.append(question)
-    if not questions and not skipped:
-        raise EvalFileError(f"{name}: no questions found")
+    if not questions:
+        raise EvalFileError(f"{name}: no questions found" + (f" ({len(skipped)} malformed entries skipped)"
+                                                             if skipped else ""))
     return questions
 
 
