@@ -46,8 +46,8 @@ def ingest(
     """
     from rag.pipeline import Pipeline
 
-    settings = get_settings(index_dir=index)
     try:
+        settings = get_settings(index_dir=index)
         report = Pipeline(settings).ingest(paths or [settings.corpus_dir], prune=not keep,
                                            show_progress=not as_json and sys.stderr.isatty())
     except RagError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import RagError
 
 
 class Settings(BaseSettings):
@@ -16,7 +18,8 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(Path("corpus"), description="Folder of articles ingested by default.")
     index_dir: Path = Field(Path(".rag-index"), description="Folder of the persistent index.")
     chroma_url: str | None = Field(None, description="host:port of a Chroma server; embedded store if unset.")
-    collection: str = Field("citechat", description="Chroma collection name (3+ characters).")
+    collection: str = Field("citechat", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$",
+                            description="Chroma collection name (3+ characters: letters, digits, '.', '_', '-').")
     embed_batch_size: int = Field(256, ge=1, description="Sentences per embedding batch.")
     embed_threads: int = Field(0, ge=0, description="Torch threads for bulk embedding (ingest); 0 = every core. "
                                                     "Questions are always embedded on one thread.")
@@ -49,5 +52,10 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    """Read settings from the environment, then apply explicit overrides."""
-    return Settings().with_overrides(**overrides)
+    """Read settings from the environment, then apply explicit overrides; a bad value is a ``RagError``."""
+    try:
+        return Settings().with_overrides(**overrides)
+    except ValidationError as exc:  # e.g. RAG_TOP_K=abc: one clear line instead of pydantic's report
+        problem = exc.errors()[0]
+        name = "_".join(map(str, problem["loc"])).upper()
+        raise RagError(f"invalid setting RAG_{name}: {problem['msg']}") from None

@@ -169,3 +169,14 @@ def test_cli_subprocess_rejects_bad_question_without_traceback(tmp_path: Path) -
                              text=True, timeout=300, env=env)
     assert control.returncode == InvalidQuestionError.exit_code
     assert "control characters" in control.stderr and "Traceback" not in control.stderr
+
+
+@pytest.mark.parametrize(("env", "name"), [({"RAG_TOP_K": "abc"}, "RAG_TOP_K"),
+                                           ({"RAG_COLLECTION": "cp"}, "RAG_COLLECTION"),
+                                           ({"RAG_PORT": "99999"}, "RAG_PORT"),
+                                           ({"RAG_ABSTAIN_THRESHOLD": "2"}, "RAG_ABSTAIN_THRESHOLD")])
+@pytest.mark.parametrize("command", [["ask", "when was the Taraz attack?"], ["ingest", "corpus"]])
+def test_cli_bad_setting_is_one_clear_line(tmp_path: Path, env: dict[str, str], name: str, command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--index", str(tmp_path / "ix")], env=env)
+    assert result.exit_code != 0 and f"invalid setting {name}" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
