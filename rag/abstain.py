@@ -17,14 +17,14 @@ class AbstentionModel:
     # Fitted by bench/quality/abstention.py --fit on the SQuAD tuning articles (2.0 answerable/unanswerable,
     # v1.1 with and without the question's own article in the index); unknown_terms (share of the question's
     # names/numbers the corpus never mentions) is hand-set: every corpus here contains the question's words.
-    dense: float = 4.919
-    coverage: float = 1.143
-    type_match: float = 0.606
+    dense: float = 5.219
+    coverage: float = 1.413
+    type_match: float = 0.604
     unknown_terms: float = -2.0
-    sentence_coverage: float = 1.073
-    para_dense_max: float = 1.832
-    margin: float = -0.304
-    bias: float = -5.332
+    sentence_coverage: float = 0.819
+    para_dense_max: float = 1.522
+    margin: float = -0.513
+    bias: float = -5.391
 
     def features(self, top: Candidate, sentence: str, context: str, kind: AnswerType,
                  candidates: list[Candidate] | None = None) -> dict[str, float]:

@@ -26,13 +26,13 @@ class FusionWeights:
     """Linear weights over candidate features (a logistic fit on SQuAD tuning articles, see docs/quality.md)."""
 
     dense: float = 1.0
-    lexical: float = 0.0
-    coverage: float = 1.39
-    para_dense_max: float = 0.385
+    lexical: float = 0.0296
+    coverage: float = 0.594
+    para_dense_max: float = 0.0
     para_dense_mean: float = 0.0
     para_lexical: float = 0.0
     para_lexical_sum: float = 0.0
-    para_coverage: float = 0.0
+    para_coverage: float = 0.391
     title_coverage: float = 0.0
     rrf: float = 0.0
     rrf_k: float = 60.0
