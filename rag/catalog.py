@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,9 @@ class Catalog:
         except OSError:  # another process published the same generation first
             shutil.rmtree(tmp, ignore_errors=True)
         for old in cache_root.iterdir():
-            if old.name != self.generation and not old.name.startswith(".tmp-"):
+            # Older snapshots go; temp folders only when stale (left by a killed save; a fresh one may be in use).
+            temp = old.name.startswith(".tmp-")
+            if (temp and _stale(old)) or (not temp and old.name != self.generation):
                 shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
@@ -148,6 +151,14 @@ class Catalog:
                    starts=np.array(meta["starts"], dtype=np.int64), ends=np.array(meta["ends"], dtype=np.int64),
                    positions=np.array(meta["positions"], dtype=np.int64), titles=meta["titles"],
                    vectors=vectors, lexical=LexicalIndex.load(folder / "bm25", len(meta["ids"])))
+
+
+def _stale(folder: Path, age_s: float = 3600) -> bool:
+    """True when ``folder`` was last changed more than ``age_s`` seconds ago (False if it is gone already)."""
+    try:
+        return time.time() - folder.stat().st_mtime > age_s
+    except OSError:
+        return False
 
 
 def cache_root(index_dir: Path, collection: str) -> Path:

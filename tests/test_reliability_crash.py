@@ -211,10 +211,16 @@ def test_interrupted_cache_writes_are_ignored(tmp_path: Path, corpus_copy: Path)
     assert np.allclose(rebuilt.lexical.scores("Taraz attack"), good.lexical.scores("Taraz attack"), atol=1e-5)
     assert Pipeline(settings).ask("when was the Taraz attack?").citations
 
-    # The next ingest publishes a clean snapshot again.
+    # The next ingest publishes a clean snapshot again, and deletes temp folders of saves killed long ago (a
+    # fresh one may belong to another process saving right now, so it stays).
+    old_tmp = root / f".tmp-{uuid.uuid4().hex}"
+    old_tmp.mkdir()
+    os.utime(old_tmp, (time.time() - 7200, time.time() - 7200))
     (corpus_copy / "extra.txt").write_text("Extra article here. It adds one more sentence.")
     ingest([corpus_copy], settings)
+    store = SentenceStore(settings)
     assert Catalog.load(root / store.generation()).ids == Catalog.from_store(store, store.generation()).ids
+    assert not old_tmp.exists() and partial.exists()
 
 
 def test_failing_cache_write_does_not_fail_the_ingest(tmp_path: Path, corpus_copy: Path,
