@@ -83,6 +83,12 @@ class QueryTerms:
         """IDF-weighted share of the query's terms flagged in ``mask`` (1.0 for a term-less query)."""
         return float(self.weights @ mask) / self.total if self.terms else 1.0
 
+    def covered_rows(self, masks: np.ndarray) -> np.ndarray:
+        """``covered`` for every row of a boolean (rows × terms) matrix."""
+        if not self.terms:
+            return np.ones(len(masks))
+        return (masks.astype(np.float64) @ self.weights) / self.total
+
     def presence(self, catalog: Catalog, rows: np.ndarray) -> np.ndarray:
         """Boolean matrix: does row ``rows[i]`` contain query term ``j``."""
         out = np.zeros((len(rows), len(self.terms)), dtype=bool)
@@ -114,34 +120,44 @@ def search(query: str, catalog: Catalog, store: SentenceStore, embedder: Sentenc
     bm25_max = float(bm25.max()) or 1.0
     dense_rank = {r: i for i, (r, _) in enumerate(dense_hits)}
     lex_rank = {r: i for i, r in enumerate(sorted(lex_hits, key=lambda r: -bm25[r]))}
-    title_terms: dict[str, set[str]] = {}
+    n, width = len(rows), len(ctx)
+    own = np.array([pos[r] for r in rows])
+    # window[k, j]: ctx row j is in candidate k's paragraph window; others: the same without the candidate itself.
+    window = np.zeros((n, width), dtype=bool)
+    for k, r in enumerate(rows):
+        window[k, [pos[m] for m in windows[r]]] = True
+    others = window.copy()
+    others[np.arange(n), own] = False
+    has_others = others.any(axis=1)
+    para_present = (window.astype(np.float64) @ present.astype(np.float64)) > 0
+    title_of: dict[str, np.ndarray] = {}
+    for source in {catalog.sources[r] for r in rows}:
+        title = set(tokenize(catalog.titles.get(source, "")))
+        title_of[source] = np.array([t in title for t in terms.terms], dtype=bool)
+    in_title = np.array([title_of[catalog.sources[r]] for r in rows]).reshape(n, len(terms.terms))
+    ctx_bm25 = bm25[ctx].astype(np.float64)
+    own_sims = sims[own]
+    feats = {
+        "dense": own_sims,
+        "lexical": bm25[rows].astype(np.float64) / bm25_max,
+        "coverage": terms.covered_rows(present[own]),
+        # A one-sentence paragraph has no context: its own similarity stands in (neutral, not a penalty).
+        "para_dense_max": np.where(has_others, np.where(others, sims, -np.inf).max(axis=1), own_sims),
+        "para_dense_mean": (window * sims).sum(axis=1) / window.sum(axis=1),
+        "para_lexical": np.where(has_others, np.where(others, ctx_bm25, 0.0).max(axis=1), 0.0) / bm25_max,
+        "para_lexical_sum": (window * ctx_bm25).sum(axis=1) / bm25_max,
+        "para_coverage": terms.covered_rows(para_present),
+        "title_coverage": terms.covered_rows(in_title),
+        "context_coverage": terms.covered_rows(para_present | in_title),
+        "rrf": np.array([1 / (weights.rrf_k + dense_rank.get(r, 1000)) + 1 / (weights.rrf_k + lex_rank.get(r, 1000))
+                         for r in rows]),
+    }
+    constant = {"unknown_terms": float(len(terms.unknown)), "unknown_names": float(len(terms.unknown_names)),
+                "query_terms": float(len(terms.terms))}
+    lists = {name: values.tolist() for name, values in feats.items()}
     candidates = []
-    for r in rows:
-        i = pos[r]
-        win = [pos[n] for n in windows[r]]
-        others = [j for j in win if j != i]
-        source = catalog.sources[r]
-        if source not in title_terms:
-            title_terms[source] = set(tokenize(catalog.titles.get(source, "")))
-        in_title = np.array([t in title_terms[source] for t in terms.terms], dtype=bool)
-        para_present: np.ndarray = np.asarray(present[win].any(axis=0))
-        f = {
-            "dense": float(sims[i]),
-            "lexical": float(bm25[r]) / bm25_max,
-            "coverage": terms.covered(present[i]),
-            # A one-sentence paragraph has no context: its own similarity stands in (neutral, not a penalty).
-            "para_dense_max": max((float(sims[j]) for j in others), default=float(sims[i])),
-            "para_dense_mean": float(sims[win].mean()),
-            "para_lexical": max((float(bm25[ctx[j]]) for j in others), default=0.0) / bm25_max,
-            "para_lexical_sum": float(bm25[ctx[win]].sum()) / bm25_max,
-            "para_coverage": terms.covered(para_present),
-            "title_coverage": terms.covered(in_title),
-            "context_coverage": terms.covered(para_present | in_title),
-            "rrf": 1 / (weights.rrf_k + dense_rank.get(r, 1000)) + 1 / (weights.rrf_k + lex_rank.get(r, 1000)),
-            "unknown_terms": float(len(terms.unknown)),
-            "unknown_names": float(len(terms.unknown_names)),
-            "query_terms": float(len(terms.terms)),
-        }
+    for k, r in enumerate(rows):
+        f = {name: values[k] for name, values in lists.items()} | constant
         candidates.append(Candidate(r, weights.score(f), f))
     candidates.sort(key=lambda c: -c.score)
     return candidates
