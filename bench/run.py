@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         _log(f"  {out['latency'][size]}")
 
     out["quality"] = {}
-    for size in sizes[-2:]:
+    peer_size = args.peer_size or (args.reference_max if args.stand_in else largest)
+    for size in sorted(set(sizes[-2:]) | ({peer_size} & set(sizes)), key=lambda s: SIZES[s]):
         _log(f"quality on {size}")
         asked = [q for q in quality_qs if (corpora[size] / q.source).exists()]
         out["quality"][size] = quality_run(work / f"index-{size}", corpora[size], asked, seed_qs)
@@ -125,7 +126,6 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             out["server_peak_rss_mb"] = server.peak_rss_mb()
         finally:
             server.stop()
-    peer_size = args.peer_size or (args.reference_max if args.stand_in else largest)
     if not args.skip_peer and peer_size in corpora:
         _log(f"peer (LangChain tutorial pipeline) on {peer_size}")
         asked = [q for q in quality_qs if (corpora[peer_size] / q.source).exists()]
