@@ -309,3 +309,30 @@ def test_eval_report_never_runs_payloads_in_chromium(tmp_path: Path) -> None:
             assert summary_json["dataset"] == PAYLOADS[0]
         finally:
             browser.close()
+
+
+# -- admin token: constant-time comparison, disabled when unset -------------------------------------------------------
+def test_admin_token_is_compared_in_constant_time_and_disabled_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hmac
+
+    from rag.ui import admin
+
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def recording(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(admin.hmac, "compare_digest", recording)
+    for configured in [None, ""]:  # no token configured: every change refused, whatever is sent
+        for given in [None, "", "None", " ", "anything"]:
+            with pytest.raises(admin.AdminError, match="read-only"):
+                admin.check_token(configured, given)
+    assert calls == []
+    for wrong in ["", "s3cret", "s3cret-token-x", "S3CRET-TOKEN", "s3cret-token\x00"]:
+        with pytest.raises(admin.AdminError, match="wrong admin token"):
+            admin.check_token("s3cret-token", wrong)
+    admin.check_token("s3cret-token", "s3cret-token")
+    assert calls and all(isinstance(a, bytes) and isinstance(b, bytes) for a, b in calls)
+    assert calls[-1] == (b"s3cret-token", b"s3cret-token")
