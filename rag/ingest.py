@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from rag.catalog import Catalog, cache_root, cached_catalog
 from rag.config import Settings
@@ -65,7 +65,7 @@ class _Writer:
     """
 
     def __init__(self, store: SentenceStore, embedder: SentenceEmbeddings, report: IngestReport,
-                 progress: Progress | None, task: int | None, previous: Catalog | None) -> None:
+                 progress: Progress | None, task: TaskID | None, previous: Catalog | None) -> None:
         self.store, self.embedder, self.report = store, embedder, report
         self.progress, self.task = progress, task
         self.previous = previous
