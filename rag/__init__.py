@@ -1,8 +1,7 @@
 """citechat: answers from a corpus of articles, citing the exact sentences they rest on."""
 
 from rag.config import Settings, get_settings
-from rag.errors import (CorpusError, EvalFileError, IndexNotReadyError, IngestLockedError, InvalidQuestionError,
-                        RagError)
+from rag.errors import CorpusError, EvalFileError, IndexNotReadyError, IngestLockedError, InvalidQuestionError, RagError
 from rag.models import Answer, Citation, IngestReport, Sentence, Turn
 from rag.pipeline import Pipeline, ask, default_pipeline, ingest
 

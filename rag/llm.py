@@ -8,6 +8,7 @@ import re
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.output_parsers import JsonOutputParser
 from langchain_core.prompts import ChatPromptTemplate
+from pydantic import SecretStr
 
 from rag.config import Settings
 from rag.models import Citation
@@ -32,7 +33,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
         from langchain_openai import ChatOpenAI
 
         return ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
-                          api_key=settings.llm_api_key or "not-needed", temperature=0, timeout=60)
+                          api_key=SecretStr(settings.llm_api_key or "not-needed"), temperature=0, timeout=60)
     if settings.ollama_model:
         from langchain_ollama import ChatOllama
 

@@ -81,9 +81,10 @@ class SentenceStore:
         got = self.documents.get(ids=[source], include=["metadatas", "documents"])
         if not got["ids"]:
             return None
-        meta = got["metadatas"][0]
+        metas, docs = got["metadatas"] or [{}], got["documents"] or [""]
+        meta = metas[0]
         return IndexedDocument(source, str(meta.get("file_hash", "")), str(meta.get("title", "")),
-                               int(meta.get("sentences", 0)), got["documents"][0])
+                               int(str(meta.get("sentences", 0))), docs[0])
 
     def put_document(self, source: str, file_hash: str, title: str, sentences: int, text: str) -> None:
         """Record an article as fully ingested (written last, so a crash leaves it absent or stale)."""
@@ -93,7 +94,8 @@ class SentenceStore:
         """Record several articles as fully ingested in one write per page."""
         for i in range(0, len(entries), _PAGE):
             batch = entries[i:i + _PAGE]
-            self.documents.upsert(ids=[e.source for e in batch], embeddings=[[0.0]] * len(batch),
+            placeholders: list[list[float]] = [[0.0] for _ in batch]
+            self.documents.upsert(ids=[e.source for e in batch], embeddings=placeholders,  # type: ignore[arg-type]
                                   documents=[e.text for e in batch],
                                   metadatas=[{"file_hash": e.file_hash, "title": e.title, "sentences": e.sentences}
                                              for e in batch])
@@ -116,7 +118,7 @@ class SentenceStore:
         found: dict[str, np.ndarray] = {}
         for i in range(0, len(ids), _PAGE):
             got = self.sentences.get(ids=ids[i:i + _PAGE], include=["embeddings"])
-            for sid, vec in zip(got["ids"], got["embeddings"], strict=True):
+            for sid, vec in zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else [], strict=True):
                 found[sid] = np.asarray(vec, dtype=np.float32)
         return found
 
@@ -154,7 +156,8 @@ class SentenceStore:
         # No count() first: Chroma returns fewer hits (none when empty) when n exceeds the collection, and the
         # extra round trip is a measurable share of a warm answer.
         got = self.sentences.query(query_embeddings=[vector], n_results=n, include=["distances"])
-        return [(sid, 1.0 - float(d)) for sid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+        distances = got["distances"] or [[]]
+        return [(sid, 1.0 - float(d)) for sid, d in zip(got["ids"][0], distances[0], strict=True)]
 
     # -- generation: which snapshot of the collection local caches were built from ----------------------------
     def generation(self) -> str:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rag import Answer, InvalidQuestionError, Pipeline
-from rag.cleaning import normalize_for_match, is_junk
+from rag.cleaning import is_junk, normalize_for_match
 
 from .conftest import SEED_QUESTIONS
 
