@@ -24,7 +24,7 @@ from rag.history import search_query
 from rag.ingest import ingest as run_ingest
 from rag.llm import generate, make_chat_model
 from rag.models import Answer, IngestReport, Turn
-from rag.retrieve import FusionWeights, search
+from rag.retrieve import FusionWeights, SentenceRetriever, search
 from rag.store import SentenceStore
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -125,6 +125,12 @@ class Pipeline:
         with self._lock:
             self._catalog = None
         return report
+
+    def as_retriever(self, k: int | None = None) -> SentenceRetriever:
+        """A LangChain ``BaseRetriever`` over the current snapshot, for use in other LangChain chains."""
+        return SentenceRetriever(catalog=self.catalog(), store=self.store, embedder=self.embedder,
+                                 k=k or self.settings.top_k, n_candidates=self.settings.candidates,
+                                 weights=self.weights)
 
     def warm_up(self) -> None:
         """Load the model and the snapshot now rather than on the first question."""

@@ -80,3 +80,13 @@ def test_answer_json_contract(seed_pipeline: Pipeline) -> None:
     assert set(data["citations"][0]) == {"source", "sentence_id", "text", "start", "end", "score"}
     assert data["timings_ms"]["total"] > 0
     Answer.model_validate(data)
+
+
+def test_langchain_retriever_returns_sentence_documents(seed_pipeline: Pipeline) -> None:
+    docs = seed_pipeline.as_retriever(k=2).invoke("when was the Taraz attack?")
+    assert len(docs) == 2 and "Taraz" in docs[0].page_content
+    for doc in docs:
+        source_text = seed_pipeline.store.document(doc.metadata["source"]).text
+        assert doc.id == doc.metadata["sentence_id"]
+        assert source_text[doc.metadata["start"]:doc.metadata["end"]] == doc.page_content
+    assert docs[0].metadata["score"] >= docs[1].metadata["score"]
