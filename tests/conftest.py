@@ -69,6 +69,22 @@ def make_settings(index_dir: Path, chroma_url: str | None = None, **extra: objec
                     corpus_dir=CORPUS, **extra)
 
 
+def assert_index_consistent(pipeline: Pipeline) -> int:
+    """Assert Chroma, the manifest and the snapshot agree and every offset points into its article; return the
+    number of sentences."""
+    store = pipeline.store
+    by_source = store.sentence_ids_by_source()
+    manifest = store.indexed_documents(with_text=True)
+    assert set(by_source) == set(manifest)
+    for source, entry in manifest.items():
+        assert entry.sentences == len(by_source[source])
+    catalog = pipeline.catalog()
+    assert len(catalog) == store.count() == sum(len(v) for v in by_source.values()) == len(set(catalog.ids))
+    for row in range(len(catalog)):
+        assert manifest[catalog.sources[row]].text[catalog.starts[row]:catalog.ends[row]] == catalog.texts[row]
+    return len(catalog)
+
+
 @pytest.fixture(params=["embedded", "server"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for a fresh index, once with an embedded Chroma folder and once against a Chroma server."""

@@ -8,23 +8,12 @@ from rag import CorpusError, IngestLockedError, Pipeline, Settings
 from rag.ingest import ingest, ingest_lock
 from rag.store import SentenceStore
 
+from .conftest import assert_index_consistent
+
 
 def consistent(settings: Settings) -> int:
     """Assert manifest, Chroma and the snapshot agree; return the sentence count."""
-    pipeline = Pipeline(settings)
-    store = pipeline.store
-    by_source = store.sentence_ids_by_source()
-    manifest = store.indexed_documents(with_text=True)
-    assert set(by_source) == set(manifest)
-    for source, entry in manifest.items():
-        assert entry.sentences == len(by_source[source])
-    catalog = pipeline.catalog()
-    assert len(catalog) == store.count() == sum(len(v) for v in by_source.values())
-    assert len(set(catalog.ids)) == len(catalog.ids)
-    for row in range(len(catalog)):
-        text = manifest[catalog.sources[row]].text
-        assert text[catalog.starts[row]:catalog.ends[row]] == catalog.texts[row]
-    return len(catalog)
+    return assert_index_consistent(Pipeline(settings))
 
 
 def test_ingest_is_idempotent_and_tracks_changes(settings: Settings, corpus_copy: Path) -> None:

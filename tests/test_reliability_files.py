@@ -16,25 +16,13 @@ from rag.ingest import ingest
 from rag.loaders import Document
 from rag.splitting import split_document
 
-from .conftest import make_settings
+from .conftest import assert_index_consistent, make_settings
 
 GOOD = "Paris is the capital of France. It lies on the river Seine.\n"
 FIFTY_MB = 50 * 1024 * 1024
 
 
-def consistent(pipeline: Pipeline) -> int:
-    """Chroma, manifest and snapshot agree and every sentence's offsets point into its article."""
-    store = pipeline.store
-    by_source = store.sentence_ids_by_source()
-    manifest = store.indexed_documents(with_text=True)
-    assert set(by_source) == set(manifest)
-    for source, entry in manifest.items():
-        assert entry.sentences == len(by_source[source])
-    catalog = pipeline.catalog()
-    assert len(catalog) == store.count() == len(set(catalog.ids))
-    for row in range(len(catalog)):
-        assert manifest[catalog.sources[row]].text[catalog.starts[row]:catalog.ends[row]] == catalog.texts[row]
-    return len(catalog)
+consistent = assert_index_consistent
 
 
 def build_hostile_corpus(root: Path) -> dict[str, str]:
