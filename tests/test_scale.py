@@ -85,16 +85,3 @@ def test_ingest_without_a_local_cache_rereads_chroma(settings: Settings, corpus_
     cached = Catalog.load(cache_root(settings.index_dir, settings.collection) / store.generation())
     assert _snapshot_fields(cached) == _snapshot_fields(Catalog.from_store(store, store.generation()))
     assert pipeline.ask("Where do eels spawn?").citations[0].source == "e.txt"
-
-
-def test_question_fast_path_gives_the_vectors_of_sentence_transformers_encode() -> None:
-    from rag.embeddings import QUERY_TEXTS, SentenceEmbeddings, load_model
-
-    texts = ["when was the Taraz attack?", "Who is the mayor of Kazakhstan's capital, and what did he say?", "x"]
-    reference = load_model().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    embedder = SentenceEmbeddings()
-    assert len(texts) <= QUERY_TEXTS
-    assert np.allclose(embedder.encode(texts), reference, atol=1e-5)
-    assert np.allclose(embedder.encode(texts[:1])[0], reference[0], atol=1e-5)
-    many = texts * 4  # a bulk batch goes through encode() itself
-    assert np.allclose(embedder.encode(many), np.concatenate([reference] * 4), atol=1e-5)

@@ -53,7 +53,7 @@ class _CachedQueries(SentenceEmbeddings):
     """Serves question vectors computed up front in one batch; anything else goes to the real embedder."""
 
     def __init__(self, inner: SentenceEmbeddings, cache: dict[str, np.ndarray]) -> None:
-        super().__init__(inner.batch_size)
+        super().__init__(inner.batch_size, inner.bulk_threads, inner.backend, inner.cache_dir)
         self.inner, self.cache = inner, cache
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:

