@@ -17,13 +17,13 @@ from rag.catalog import Catalog
 MAX_RADIUS = 6
 
 _lock = threading.Lock()
-_ATTR = "_paragraph_ids"  # cached on the snapshot object itself, so it lives and dies with it
+_ATTR = "_paragraphs"  # cached on the snapshot object itself, so it lives and dies with it
 
 
-def paragraph_ids(catalog: Catalog) -> np.ndarray:
-    """A paragraph number per row (rows of one paragraph are adjacent); computed once per snapshot."""
+def _paragraphs(catalog: Catalog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: its paragraph number and the first and last row of that paragraph; computed once per snapshot."""
     with _lock:
-        found: np.ndarray | None = getattr(catalog, _ATTR, None)
+        found: tuple[np.ndarray, np.ndarray, np.ndarray] | None = getattr(catalog, _ATTR, None)
         if found is None:
             n = len(catalog)
             breaks = np.ones(n, dtype=bool)
@@ -31,21 +31,23 @@ def paragraph_ids(catalog: Catalog) -> np.ndarray:
                 sources = np.asarray(catalog.sources, dtype=object)
                 gap = catalog.starts[1:] - catalog.ends[:-1]
                 breaks[1:] = (sources[1:] != sources[:-1]) | (gap >= 2) | (gap < 0)
-            found = np.cumsum(breaks) - 1
+            ids = np.cumsum(breaks) - 1
+            heads = np.flatnonzero(breaks)
+            tails = np.append(heads[1:] - 1, n - 1)
+            found = (ids, heads[ids], tails[ids])
             setattr(catalog, _ATTR, found)
         return found
 
 
+def paragraph_ids(catalog: Catalog) -> np.ndarray:
+    """A paragraph number per row (rows of one paragraph are adjacent)."""
+    return _paragraphs(catalog)[0]
+
+
 def paragraph_window(catalog: Catalog, row: int, radius: int = MAX_RADIUS) -> range:
     """Rows of ``row``'s paragraph within ``radius`` sentences of it (the row included)."""
-    ids = paragraph_ids(catalog)
-    pid = ids[row]
-    lo, hi = row, row
-    while lo > 0 and row - lo < radius and ids[lo - 1] == pid:
-        lo -= 1
-    while hi < len(ids) - 1 and hi - row < radius and ids[hi + 1] == pid:
-        hi += 1
-    return range(lo, hi + 1)
+    _, first, last = _paragraphs(catalog)
+    return range(max(int(first[row]), row - radius), min(int(last[row]), row + radius) + 1)
 
 
 def term_rows(catalog: Catalog, term: str) -> np.ndarray:

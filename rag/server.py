@@ -78,8 +78,9 @@ def build_app(pipeline: Pipeline) -> FastAPI:
                        allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
 
     suggestions = SuggestionCache(pipeline)
-    # Warm the example questions in the background so the first page load does not wait for them.
-    threading.Thread(target=suggestions.get, name="suggestions", daemon=True).start()
+    # Warm the example questions in the background so the first page load does not wait for them. Not a daemon:
+    # a daemon killed inside Chroma's or ONNX Runtime's native code by an early exit segfaulted the interpreter.
+    threading.Thread(target=suggestions.get, name="suggestions").start()
     demo = build_blocks(pipeline, limiter, suggestions)
     return gr.mount_gradio_app(app, demo, path="/", css=asset("style.css"), js=asset("chat.js"),
                                max_file_size=settings.max_file_bytes, footer_links=["api"],
