@@ -128,6 +128,7 @@ def search(query: str, catalog: Catalog, store: SentenceStore, embedder: Sentenc
     lex_hits = [int(r) for r in _top_rows(bm25, n_candidates)]
     terms = QueryTerms(query, catalog)
     qv = pending.result()[0] if pending is not None else query_vector
+    assert qv is not None
     dense_hits = [(catalog.row_of[sid], sim) for sid, sim in store.query(qv, n_candidates) if sid in catalog.row_of]
     rows = sorted({r for r, _ in dense_hits} | set(lex_hits))
     if not rows:
