@@ -1,15 +1,21 @@
-"""Abstention on SQuAD v2.0 (against the whole 17-article v1.1 index) and the seed set.
+"""Abstention on SQuAD v2.0 and out-of-corpus questions, on a large and a small index, and on the seed set.
 
-Fits ``AbstentionModel`` by logistic regression on the tuning articles only, picks the threshold that keeps
-false abstention on answerable tuning questions at or under 5 %, then reports both splits and the seed set.
-Run: ``.venv/bin/python bench/quality/abstention.py [--fit]``
+Indexes: the 17 v1.1 articles ("17"), the 6 v2.0 articles as ``rag eval`` builds them ("6"), and the 4 v2.0
+tuning articles alone ("4"). Questions: SQuAD 2.0 (answerable + unanswerable), v1.1 questions whose own article is
+hidden from the search or absent from the index (out-of-corpus), and v1.1 questions asked normally (answerable).
+``--fit`` fits ``AbstentionModel`` by logistic regression on **tuning articles only**; the threshold is the largest
+that keeps false abstention at or under ``--target`` (default 0.04) on the answerable tuning questions of every
+tuning group, so the held-out articles are only reported.
+Run: ``.venv/bin/python bench/quality/abstention.py [--fit] [--fit-on 17,4] [--features a,b] [--target 0.04]``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import pickle
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -17,36 +23,110 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from retrieval import question_vectors  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
-from squad import SEED, V11, V20, build_index, source_by_title, split_articles  # noqa: E402
+from squad import CACHE, SEED, V11, V20, build_index, source_by_title, split_articles  # noqa: E402
 
 from rag.abstain import AbstentionModel  # noqa: E402
 from rag.answer import context_text  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.question_types import answer_type  # noqa: E402
-from rag.retrieve import search  # noqa: E402
+from rag.question_types import AnswerType, answer_type  # noqa: E402
+from rag.retrieve import Candidate, search  # noqa: E402
+
+FIXED = ("bias", "unknown_terms")  # not fitted: see AbstentionModel
+# The fitted features, chosen by leave-one-tuning-article-out cross-validation (docs/quality.md section 3).
+CHOSEN = "dense,coverage,type_match,sentence_coverage,para_dense_max"
 
 
-def feature_rows(pipeline, questions: list[str], name: str,  # type: ignore[no-untyped-def]
-                 exclude: list[str] | None = None) -> list[dict[str, float]]:
-    """The abstention features of each question's best candidate (ignoring rows of ``exclude[i]``, if given)."""
+@dataclass
+class Case:
+    """One question's retrieval evidence: enough to recompute any abstention feature offline."""
+
+    index: str  # "17", "6", "4" or "seed"
+    group: str  # "v2" (SQuAD 2.0), "outside" (own article not searchable), "inside" (v1.1, answerable), "seed"
+    tune: bool
+    answerable: bool
+    candidates: list[Candidate]  # best first, truncated to what the features may look at
+    article: str = ""
+    sentence: str = ""
+    context: str = ""
+    kind: AnswerType = AnswerType.DESCRIPTION
+
+    def features(self, model: AbstentionModel) -> dict[str, float]:
+        """The model's features for this case (zeros when nothing was retrieved)."""
+        if not self.candidates:
+            return dict.fromkeys(model.feature_names(), 0.0)
+        return model.features(self.candidates[0], self.sentence, self.context, self.kind, self.candidates)
+
+
+def collect(pipeline, questions: list[str], vecs: np.ndarray, index: str, group: str,  # type: ignore[no-untyped-def]
+            tune: list[bool], answerable: list[bool], exclude: list[str] | None = None) -> list[Case]:
+    """Search every question once and keep the evidence (``exclude[i]``: a source hidden from question i)."""
     catalog = pipeline.catalog()
-    vecs = question_vectors(pipeline, questions, name)
-    model = AbstentionModel()
     out = []
     for i, (q, v) in enumerate(zip(questions, vecs, strict=True)):
         cands = search(q, catalog, pipeline.store, pipeline.embedder, pipeline.settings.candidates,
                        pipeline.weights, query_vector=v)
         if exclude:
-            # Out-of-corpus simulation: the question's own article is not in the index.
             cands = [c for c in cands if catalog.sources[c.row] != exclude[i]]
-        if not cands:  # nothing left outside the hidden article: the pipeline would abstain outright
-            out.append(dict.fromkeys(("dense", "coverage", "type_match", "unknown_terms", "sentence_coverage",
-                                      "para_dense_max", "margin"), 0.0))
-            continue
-        top = cands[0]
-        out.append(model.features(top, catalog.texts[top.row], context_text(catalog, top.row), answer_type(q),
-                                  cands))
+        case = Case(index, group, tune[i], answerable[i], cands[:30], kind=answer_type(q))
+        if cands:
+            case.sentence, case.context = catalog.texts[cands[0].row], context_text(catalog, cands[0].row)
+        out.append(case)
     return out
+
+
+def _qas(path: Path, titles: set[str] | None = None) -> list[tuple[str, str, bool]]:
+    """(article title, question, answerable) for every question of a SQuAD file (optionally some articles)."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    return [(a["title"], qa["question"], not qa.get("is_impossible", False))
+            for a in data if titles is None or a["title"] in titles for p in a["paragraphs"] for qa in p["qas"]]
+
+
+def tune_only_v20() -> Path:
+    """The SQuAD 2.0 file cut down to its tuning articles (the small index a fit may see)."""
+    path = CACHE / "squad-v2.0-tune-articles.json"
+    tune_titles = set(split_articles()[0])
+    data = json.loads(V20.read_text(encoding="utf-8"))
+    data["data"] = [a for a in data["data"] if a["title"] in tune_titles]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def build_cases() -> list[Case]:
+    """Every case of every index (searched once, then cached on disk)."""
+    cache = CACHE / "abstention-cases.pkl"
+    if cache.exists() and "--refresh" not in sys.argv:
+        return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
+    tune_titles = set(split_articles()[0])
+    big, _ = build_index()
+    v20, v11 = _qas(V20), _qas(V11)
+    vec = {q: v for qs, name in ((v20, "v20"), (v11, "v11"))
+           for (_, q, _), v in zip(qs, question_vectors(big, [q for _, q, _ in qs], name), strict=True)}
+    cases: list[Case] = []
+
+    def add(pipeline, qs, index, group, exclude=None, answerable=None):  # type: ignore[no-untyped-def]
+        texts = [q for _, q, _ in qs]
+        vecs = np.array([vec[q] for q in texts]) if all(q in vec for q in texts) else pipeline.embedder.encode(texts)
+        new = collect(pipeline, texts, vecs, index, group, [t in tune_titles for t, _, _ in qs],
+                      [a if answerable is None else answerable for _, _, a in qs], exclude)
+        for case, (title, _, _) in zip(new, qs, strict=True):
+            case.article = title
+        cases.extend(new)
+
+    sources = source_by_title(big)
+    add(big, v20, "17", "v2")
+    # Out-of-corpus: v1.1 questions with their own article hidden (even positions), asked normally (odd).
+    add(big, v11[::2], "17", "outside", [sources[t] for t, _, _ in v11[::2]], answerable=False)
+    add(big, v11[1::2], "17", "inside")
+    for index, pipeline in (("6", build_index("squad20", V20)[0]),
+                            ("4", build_index("squad20tune", tune_only_v20())[0])):
+        present = set(source_by_title(pipeline))
+        add(pipeline, v20 if index == "6" else [x for x in v20 if x[0] in tune_titles], index, "v2")
+        # v1.1 questions about articles this small index lacks are out-of-corpus by construction.
+        add(pipeline, [x for x in v11[::2] if x[0] not in present], index, "outside", answerable=False)
+    seed = [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines()]
+    add(seed_pipeline(), [("seed", s["question"], s.get("answerable", True)) for s in seed], "seed", "seed")
+    cache.write_bytes(pickle.dumps(cases))
+    return cases
 
 
 def prf(abstained: np.ndarray, answerable: np.ndarray) -> dict[str, float]:
@@ -59,67 +139,98 @@ def prf(abstained: np.ndarray, answerable: np.ndarray) -> dict[str, float]:
     return {"precision": p, "recall": r, "F1": f, "false abstention": false_abst, "n": len(answerable)}
 
 
-def main() -> None:
-    pipeline, _ = build_index()
-    data = json.loads(V20.read_text(encoding="utf-8"))["data"]
-    tune_titles, _ = split_articles()
-    items = [(a["title"] in tune_titles, qa["question"], not qa.get("is_impossible", False))
-             for a in data for p in a["paragraphs"] for qa in p["qas"]]
-    feats = feature_rows(pipeline, [q for _, q, _ in items], "v20")
-    # SQuAD 2.0's unanswerables are written against the right paragraph; questions about things the corpus never
-    # mentions look different. Simulate those with v1.1 questions whose own article is hidden from the search.
-    v11 = json.loads(V11.read_text(encoding="utf-8"))["data"]
-    sources = source_by_title(pipeline)
-    outside = [(a["title"] in tune_titles, qa["question"], False, sources[a["title"]])
-               for a in v11 for p in a["paragraphs"] for qa in p["qas"]][::2]
-    texts_v11 = [qa["question"] for a in v11 for p in a["paragraphs"] for qa in p["qas"]]
-    hidden = feature_rows(pipeline, texts_v11, "v11", [sources[a["title"]] for a in v11 for p in a["paragraphs"]
-                                                      for _ in p["qas"]])[::2]
-    inside = feature_rows(pipeline, texts_v11, "v11")[1::2]
-    inside_items = [(a["title"] in tune_titles, qa["question"], True)
-                    for a in v11 for p in a["paragraphs"] for qa in p["qas"]][1::2]
-    kinds = np.array(["v2"] * len(items) + ["outside"] * len(outside) + ["inside"] * len(inside))
-    feats += hidden + inside
-    items += [(t, q, a) for t, q, a, _ in outside] + inside_items
-    names = [f.name for f in fields(AbstentionModel) if f.name not in ("bias", "unknown_terms")]
-    x = np.array([[f[n] for n in names] for f in feats])
-    y = np.array([ans for _, _, ans in items])
-    is_tune = np.array([t for t, _, _ in items])
-    model = AbstentionModel()
-    if "--fit" in sys.argv:
-        from sklearn.linear_model import LogisticRegression
+def fit(cases: list[Case], names: list[str], c: float) -> AbstentionModel:
+    """Logistic regression over ``names`` (the other fitted weights set to 0, the fixed ones kept)."""
+    from sklearn.linear_model import LogisticRegression
 
-        lr = LogisticRegression(C=1.0, max_iter=2000).fit(x[is_tune], y[is_tune])
-        # unknown_terms keeps its hand-set weight: in every corpus here the question words are indexed, so the
-        # data cannot teach what an unseen term means (the seed's out-of-corpus questions have them).
-        model = AbstentionModel(**{n: round(float(c), 3) for n, c in zip(names, lr.coef_[0], strict=True)},
-                                bias=round(float(lr.intercept_[0]), 3))
+    base = AbstentionModel(**{f.name: 0.0 for f in fields(AbstentionModel) if f.name not in FIXED})
+    x = np.array([[case.features(base)[n] for n in names] for case in cases])
+    y = np.array([case.answerable for case in cases])
+    # Each (index, group) counts equally, so a big group of one index size cannot set the scale alone.
+    keys = [(case.index, case.group) for case in cases]
+    counts = {k: keys.count(k) for k in set(keys)}
+    w = np.array([len(cases) / (len(counts) * counts[k]) for k in keys])
+    lr = LogisticRegression(C=c, max_iter=5000).fit(x, y, sample_weight=w)
+    coefs = {n: round(float(v), 3) for n, v in zip(names, lr.coef_[0], strict=True)}
+    return AbstentionModel(**{f.name: 0.0 for f in fields(AbstentionModel) if f.name not in FIXED}
+                           | coefs | {"bias": round(float(lr.intercept_[0]), 3)})
+
+
+def threshold_for(probs: np.ndarray, cases: list[Case], target: float, fit_on: set[str]) -> float:
+    """The largest threshold keeping false abstention <= target in every answerable tuning group of ``fit_on``."""
+    keys = {(c.index, c.group) for c in cases if c.tune and c.answerable and c.index in fit_on
+            and c.group in ("v2", "inside")}
+    return min(float(np.quantile([p for p, c in zip(probs, cases, strict=True)
+                                  if c.tune and c.answerable and (c.index, c.group) == k], target)) for k in keys)
+
+
+def cross_validate(cases: list[Case], names: list[str], c: float, target: float, fit_on: set[str]) -> str:
+    """Leave one SQuAD 2.0 tuning article out: fit and threshold on the rest, score the left-out article."""
+    articles = sorted({case.article for case in cases if case.tune and case.group == "v2"})
+    totals = {i: np.zeros(4) for i in ("17", "4")}  # false abstentions, answerable, caught, unanswerable
+    worst = 0.0
+    for article in articles:
+        train = [x for x in cases if x.tune and x.index in fit_on and x.group != "seed" and x.article != article]
+        model = fit(train, names, c)
+        threshold = threshold_for(np.array([model.probability(x.features(model)) for x in train]), train, target,
+                                  fit_on)
+        for index, total in totals.items():
+            test = [x for x in cases if x.index == index and x.group == "v2" and x.article == article]
+            abstain = np.array([model.probability(x.features(model)) < threshold for x in test])
+            y = np.array([x.answerable for x in test])
+            worst = max(worst, (abstain & y).sum() / y.sum())
+            total += [(abstain & y).sum(), y.sum(), (abstain & ~y).sum(), (~y).sum()]
+    return " | ".join(f"{i}-article index: false abstention {t[0] / t[1]:.3f}, recall {t[2] / t[3]:.3f}"
+                      for i, t in totals.items()) + f" | worst article {worst:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--fit-on", default="17,4", help="indexes whose tuning cases the fit sees")
+    parser.add_argument("--features", default=CHOSEN, help="comma-separated features to fit ('all': every one)")
+    parser.add_argument("--C", type=float, default=1.0)
+    parser.add_argument("--target", type=float, default=0.03, help="false abstention allowed on tune")
+    parser.add_argument("--cv", action="store_true", help="leave-one-tuning-article-out estimate, then stop")
+    parser.add_argument("--threshold", type=float)
+    parser.add_argument("--refresh", action="store_true", help="search again instead of using the cache")
+    args = parser.parse_args()
+    cases = build_cases()
+    model = AbstentionModel()
+    fit_on = set(args.fit_on.split(","))
+    names = [n for n in model.feature_names() if n not in FIXED] if args.features == "all" else \
+        args.features.split(",")
+    if args.cv:
+        print(f"CV {args.features} fit on {args.fit_on}, target {args.target}:",
+              cross_validate(cases, names, args.C, args.target, fit_on))
+        return
+    if args.fit:
+        model = fit([c for c in cases if c.tune and c.index in fit_on and c.group != "seed"], names, args.C)
         print("fitted:", model)
-    probs = np.array([model.probability(f) for f in feats])
-    # The operating point: the largest threshold that still answers >= 95 % of answerable tuning questions.
-    chosen = float(np.quantile(probs[is_tune & y], 0.05))
-    if "--threshold" in sys.argv:
-        chosen = float(sys.argv[sys.argv.index("--threshold") + 1])
-    print(f"threshold for <=5% false abstention on tune: {chosen:.3f}; setting default:"
-          f" {Settings.model_fields['abstain_threshold'].default}")
-    seed = [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines()]
-    seed_p = seed_pipeline()
-    seed_feats = feature_rows(seed_p, [s["question"] for s in seed], "seed")
-    seed_probs = np.array([model.probability(f) for f in seed_feats])
-    seed_y = np.array([s.get("answerable", True) for s in seed])
+    probs = np.array([model.probability(c.features(model)) for c in cases])
+    y = np.array([c.answerable for c in cases])
+    index = np.array([c.index for c in cases])
+    group = np.array([c.group for c in cases])
+    tune = np.array([c.tune for c in cases])
+    chosen = threshold_for(probs, cases, args.target, fit_on)
+    print(f"threshold for <= {args.target:.1%} false abstention in every tuning group of index {args.fit_on}:"
+          f" {chosen:.3f}; setting default: {Settings.model_fields['abstain_threshold'].default}")
+    thresholds = sorted({round(chosen, 3), Settings.model_fields["abstain_threshold"].default}
+                        | ({args.threshold} if args.threshold is not None else set()))
+    rows = [("SQuAD 2.0 tune, 17-article index", (index == "17") & (group == "v2") & tune),
+            ("SQuAD 2.0 held-out, 17-article index", (index == "17") & (group == "v2") & ~tune),
+            ("SQuAD 2.0 tune, 6-article index", (index == "6") & (group == "v2") & tune),
+            ("SQuAD 2.0 held-out, 6-article index", (index == "6") & (group == "v2") & ~tune),
+            ("SQuAD 2.0 tune, 4-article tune index", (index == "4") & (group == "v2")),
+            ("v1.1 in/out of corpus, tune, 17", (index == "17") & (group != "v2") & tune),
+            ("v1.1 in/out of corpus, held-out, 17", (index == "17") & (group != "v2") & ~tune),
+            ("v1.1 out of corpus, held-out, 6", (index == "6") & (group == "outside") & ~tune),
+            ("seed", group == "seed")]
     print("| data | threshold | n | abstention precision | recall | F1 | false abstention (answerable) |")
     print("|---|---|---|---|---|---|---|")
-    for threshold in sorted({round(chosen, 3), Settings.model_fields["abstain_threshold"].default}):
-        v2 = kinds == "v2"
-        out = kinds != "v2"
-        for label, mask_p, mask_y in (("SQuAD 2.0 tune", probs[is_tune & v2], y[is_tune & v2]),
-                                      ("SQuAD 2.0 held-out", probs[~is_tune & v2], y[~is_tune & v2]),
-                                      ("v1.1 in/out of corpus, tune", probs[is_tune & out], y[is_tune & out]),
-                                      ("v1.1 in/out of corpus, held-out", probs[~is_tune & out],
-                                       y[~is_tune & out]),
-                                      ("all held-out", probs[~is_tune], y[~is_tune]),
-                                      ("seed", seed_probs, seed_y)):
-            m = prf(mask_p < threshold, mask_y)
+    for threshold in thresholds:
+        for label, mask in rows:
+            m = prf(probs[mask] < threshold, y[mask])
             print(f"| {label} | {threshold:.3f} | {m['n']} | {m['precision']:.3f} | {m['recall']:.3f} |"
                   f" {m['F1']:.3f} | {m['false abstention']:.3f} |")
 

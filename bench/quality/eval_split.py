@@ -36,6 +36,19 @@ def main() -> None:
         abstained = sum(r["abstained"] for r in sel) / n
         print(f"| {label} | {len(sel)} | {hit1:.3f} | {mrr:.3f} | {em:.3f} | {f1:.3f} | {contains:.3f} |"
               f" {abstained:.3f} |")
+    if not any(not r["answerable"] for r in rows):
+        return
+    print("\n| articles | questions | abstention precision | recall | F1 | false abstention |")
+    print("|---|---|---|---|---|---|")
+    for label, titles in (("tune", tune), ("held-out", held), ("all", tune + held)):
+        keys = {_key(t) for t in titles}
+        sel = [r for r in rows if _key(Path(r["source"] or "").stem) in keys]
+        tp = sum(r["abstained"] and not r["answerable"] for r in sel)
+        p = tp / max(sum(r["abstained"] for r in sel), 1)
+        rec = tp / max(sum(not r["answerable"] for r in sel), 1)
+        f = 2 * p * rec / (p + rec) if p + rec else 0.0
+        false = sum(r["abstained"] and r["answerable"] for r in sel) / max(sum(r["answerable"] for r in sel), 1)
+        print(f"| {label} | {len(sel)} | {p:.3f} | {rec:.3f} | {f:.3f} | {false:.3f} |")
 
 
 if __name__ == "__main__":
