@@ -33,7 +33,7 @@ from rag.retrieve import Candidate, search  # noqa: E402
 
 FIXED = ("bias", "unknown_terms")  # not fitted: see AbstentionModel
 # The fitted features, chosen by leave-one-tuning-article-out cross-validation (docs/quality.md section 3).
-CHOSEN = "dense,coverage,type_match,sentence_coverage,para_dense_max"
+CHOSEN = "dense,coverage,type_match,sentence_coverage,para_dense_max,number_missing"
 
 
 @dataclass
