@@ -386,13 +386,15 @@ def test_eval_tab_runs_an_upload_over_http(seed_pipeline: Pipeline) -> None:
 
     from rag.ui.eval_tab import eval_tab
 
+    app_pipeline = Pipeline(seed_pipeline.settings.with_overrides(admin_token="t0ken"))  # same index, a token
     with gr.Blocks() as demo, gr.Tab("Evaluate"):
-        eval_tab(seed_pipeline)
+        eval_tab(app_pipeline)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        markdown, report, files = client.predict(handle_file(str(SEED_QUESTIONS)), 3, 0, False,
+        # question files only ask the corpus: no token needed
+        markdown, report, files = client.predict(handle_file(str(SEED_QUESTIONS)), 3, 0, False, "",
                                                  api_name="/run_eval")
         assert "10 questions" in markdown and "pass rate" in markdown
         assert report.startswith("<iframe") and 'sandbox="allow-scripts"' in report
@@ -405,13 +407,17 @@ def test_eval_tab_runs_an_upload_over_http(seed_pipeline: Pipeline) -> None:
         rows = [json.loads(line) for line in Path(results).read_text(encoding="utf-8").splitlines()]
         assert len(rows) == 10
         with pytest.raises(Exception, match="line 3"):
-            client.predict(handle_file(str(MALFORMED)), 3, 0, False, api_name="/run_eval")
-        _, _, skipped_files = client.predict(handle_file(str(MALFORMED)), 3, 0, True, api_name="/run_eval")
+            client.predict(handle_file(str(MALFORMED)), 3, 0, False, "", api_name="/run_eval")
+        _, _, skipped_files = client.predict(handle_file(str(MALFORMED)), 3, 0, True, "", api_name="/run_eval")
         summary = json.loads(Path(next(f for f in skipped_files if f.endswith("summary.json"))).read_text())
         assert summary["questions"] == 3
         # a SQuAD upload is indexed separately: the app's own corpus stays as it was
         before = sorted(seed_pipeline.store.indexed_documents())
-        squad_markdown, _, _ = client.predict(handle_file(str(TINY_SQUAD)), 3, 0, False, api_name="/run_eval")
+        for wrong in ("", "guess"):  # a SQuAD file is indexed first, which needs the admin token
+            with pytest.raises(Exception, match="admin token"):
+                client.predict(handle_file(str(TINY_SQUAD)), 3, 0, False, wrong, api_name="/run_eval")
+        squad_markdown, _, _ = client.predict(handle_file(str(TINY_SQUAD)), 3, 0, False, "t0ken",
+                                              api_name="/run_eval")
         assert "7 questions (6 answerable, 1 unanswerable)" in squad_markdown
         assert sorted(seed_pipeline.store.indexed_documents()) == before == ["000_73fbcd4ae28f32ae.txt"]
     finally:

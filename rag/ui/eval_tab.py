@@ -17,6 +17,7 @@ from rag.evaluation.report import render_report
 from rag.evaluation.runner import run_eval, write_results_csv, write_results_jsonl, write_summary_json
 from rag.evaluation.summary_table import summary_markdown
 from rag.pipeline import Pipeline
+from rag.ui.admin import check_token
 
 # SQuAD uploads bring their own corpus: they get a separate index so the app's corpus is never replaced.
 _squad_pipelines: dict[str, Pipeline] = {}
@@ -36,14 +37,20 @@ def squad_pipeline(app_pipeline: Pipeline) -> Pipeline:
 
 
 def run_uploaded(pipeline: Pipeline, file_path: str | None, k: float | None, limit: float | None, skip_bad: bool,
-                 progress: Any = None) -> tuple[str, str, list[str]]:
-    """Evaluate an uploaded file; returns (summary markdown, report iframe HTML, paths of files to download)."""
+                 progress: Any = None, token: str | None = None) -> tuple[str, str, list[str]]:
+    """Evaluate an uploaded file; returns (summary markdown, report iframe HTML, paths of files to download).
+
+    Question files only ask the app's corpus, so anyone may run them; a SQuAD file is indexed first (disk and
+    minutes of CPU), so it needs the admin token like any other index change.
+    """
     if not file_path:
         raise gr.Error("Upload a .jsonl, .csv or SQuAD .json file first.")
     path = Path(file_path)
     out = Path(tempfile.mkdtemp(prefix="rag-eval-"))
     try:
         kind = detect_format(path)
+        if kind == "squad":
+            check_token(pipeline.settings.admin_token, token)
         target = squad_pipeline(pipeline) if kind == "squad" else pipeline
         dataset = load_dataset(path, skip_bad=bool(skip_bad), squad_corpus_dir=out / "corpus")
         if progress is not None and kind == "squad":
@@ -87,15 +94,17 @@ def eval_tab(pipeline: Pipeline) -> None:
             k = gr.Slider(1, 20, value=pipeline.settings.top_k, step=1, label="Citations per answer (k)")
             limit = gr.Number(value=0, precision=0, minimum=0, label="Only the first N questions (0 = all)")
             skip_bad = gr.Checkbox(label="Skip malformed lines instead of stopping")
+            token = gr.Textbox(label="Admin token (SQuAD files only: their contexts are indexed first)",
+                               type="password", elem_id="eval-token")
             run = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
     summary = gr.Markdown(elem_id="eval-summary")
     report = gr.HTML(elem_id="eval-report")
     downloads = gr.File(label="Results (JSONL, CSV, summary JSON, HTML report)", file_count="multiple",
                         interactive=False, elem_id="eval-downloads")
 
-    def on_run(file_path: str | None, k_value: float, limit_value: float, skip: bool,
+    def on_run(file_path: str | None, k_value: float, limit_value: float, skip: bool, token_value: str,
                progress: gr.Progress = gr.Progress()) -> tuple[str, str, list[str]]:  # noqa: B008
-        return run_uploaded(pipeline, file_path, k_value, limit_value, skip, progress)
+        return run_uploaded(pipeline, file_path, k_value, limit_value, skip, progress, token_value)
 
-    run.click(on_run, [upload, k, limit, skip_bad], [summary, report, downloads], api_name="run_eval",
+    run.click(on_run, [upload, k, limit, skip_bad, token], [summary, report, downloads], api_name="run_eval",
               concurrency_limit=1)
