@@ -370,6 +370,24 @@ def test_malformed_file_exits_non_zero_with_the_line_number(tmp_path: Path) -> N
     assert "line 3" in proc.stderr and "--skip-bad" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_unknown_fields_are_named_in_a_warning(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.jsonl"
+    typo.write_text(json.dumps({"id": "t1", "question": "When was the Taraz attack?", "anwsers": ["2011"],
+                                "note": "x"}) + "\n", encoding="utf-8")
+    dataset = load_dataset(typo)
+    assert dataset.questions[0].answers == [] and len(dataset.warnings) == 1
+    assert "'anwsers', 'note'" in dataset.warnings[0] and "answers" in dataset.warnings[0]
+    header = tmp_path / "ok.csv"
+    header.write_text("id,question,answers,\nq1,When was the Taraz attack?,2011,\n", encoding="utf-8")
+    assert load_dataset(header).warnings == []  # a trailing empty column is not a field
+    result = CliRunner().invoke(app, ["eval", str(typo), "--index", str(tmp_path / "i"), "--corpus", str(CORPUS),
+                                      "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    assert "ignored unknown field(s) 'anwsers'" in result.stderr
+    summary = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert any("anwsers" in w for w in summary["warnings"])
+
+
 def test_skip_bad_reports_and_skips(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", str(MALFORMED), "--skip-bad", "--index", str(tmp_path / "i"),
                                       "--corpus", str(CORPUS), "--json", str(tmp_path / "s.json")])

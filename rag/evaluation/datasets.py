@@ -47,6 +47,10 @@ class EvalQuestion(BaseModel):
     line: int = Field(default=0, description="Line (JSONL/CSV) or 1-based question number (SQuAD) in the file.")
 
 
+# The fields of a JSONL object or CSV header that a question is read from.
+FIELDS = ("id", "question", "answers", "evidence", "answerable")
+
+
 @dataclass
 class EvalDataset:
     """The questions of one file, what was skipped, and (for SQuAD) the corpus folder its contexts became."""
@@ -56,6 +60,7 @@ class EvalDataset:
     questions: list[EvalQuestion]
     skipped: list[str] = field(default_factory=list)
     corpus_dir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def detect_format(path: Path) -> str:
@@ -87,13 +92,12 @@ def load_dataset(path: Path | str, skip_bad: bool = False, squad_corpus_dir: Pat
         raise EvalFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from exc
     kind = detect_format(path)
     skipped: list[str] = []
-    if kind == "jsonl":
-        questions = _parse_rows(_jsonl_rows(text, path.name, skipped, skip_bad), path.name, skipped, skip_bad)
-        return EvalDataset(path, kind, questions, skipped)
-    if kind == "csv":
+    if kind in ("jsonl", "csv"):
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        questions = _parse_rows(_csv_rows(text, delimiter), path.name, skipped, skip_bad)
-        return EvalDataset(path, kind, questions, skipped)
+        rows = (_jsonl_rows(text, path.name, skipped, skip_bad) if kind == "jsonl"
+                else _csv_rows(text, delimiter))
+        questions = _parse_rows(rows, path.name, skipped, skip_bad)
+        return EvalDataset(path, kind, questions, skipped, warnings=_unknown_fields(rows, path.name))
     if squad_corpus_dir is None:
         raise EvalFileError("a SQuAD file needs a folder to write its contexts into")
     questions, corpus = _load_squad(text, path.name, squad_corpus_dir, skipped, skip_bad)
@@ -146,6 +150,16 @@ def _parse_rows(rows: list[tuple[int, Any]], name: str, skipped: list[str], skip
         raise EvalFileError(f"{name}: no questions found" + (f" ({len(skipped)} malformed entries skipped)"
                                                              if skipped else ""))
     return questions
+
+
+def _unknown_fields(rows: list[tuple[int, Any]], name: str) -> list[str]:
+    """A warning naming fields no row should have: a typo such as 'anwsers' would silently drop the gold."""
+    unknown = sorted({str(key) for _, row in rows if isinstance(row, dict) for key in row}
+                     - set(FIELDS) - {"__extra__", ""})
+    if not unknown:
+        return []
+    return [f"{name}: ignored unknown field(s) {', '.join(map(repr, unknown[:10]))}; "
+            f"the fields read are {', '.join(FIELDS)}"]
 
 
 def _question_from_row(row: Any, number: int) -> EvalQuestion:

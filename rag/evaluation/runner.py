@@ -83,7 +83,7 @@ def run_eval(pipeline: Pipeline, dataset: EvalDataset, k: int | None = None, wor
         raise IndexNotReadyError(f"the index in {pipeline.settings.index_dir} is empty: pass --corpus or run "
                                  "`rag ingest` first")
     questions = dataset.questions[:limit] if limit else list(dataset.questions)
-    warnings = list(dataset.skipped)
+    warnings = list(dataset.skipped) + dataset.warnings
     if any(q.evidence and not q.evidence_spans for q in questions):
         texts = {s: d.text for s, d in pipeline.store.indexed_documents(with_text=True).items()}
         warnings += locate_evidence(questions, texts)
