@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--fit", action="store_true")
     parser.add_argument("--fit-on", default="17,4", help="indexes whose tuning cases the fit sees")
     parser.add_argument("--features", default=CHOSEN, help="comma-separated features to fit ('all': every one)")
-    parser.add_argument("--C", type=float, default=1.0)
+    parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength")
     parser.add_argument("--target", type=float, default=0.03, help="false abstention allowed on tune")
     parser.add_argument("--cv", action="store_true", help="leave-one-tuning-article-out estimate, then stop")
     parser.add_argument("--threshold", type=float)

@@ -1,0 +1,36 @@
+"""The abstention model's features and probability (no index needed: candidates are built by hand)."""
+
+from rag.abstain import AbstentionModel
+from rag.question_types import AnswerType
+from rag.retrieve import Candidate
+
+
+def candidate(dense: float, score: float = 1.0) -> Candidate:
+    """A candidate with the features ``search()`` attaches to every row."""
+    return Candidate(0, score, {"dense": dense, "context_coverage": 0.8, "coverage": 0.7, "para_dense_max": 0.5,
+                                "unknown_names": 0.0, "unknown_terms": 0.0, "query_terms": 4.0})
+
+
+def test_every_feature_has_a_weight_and_every_weight_a_feature() -> None:
+    model = AbstentionModel()
+    features = model.features(candidate(0.6), "It opened in 1997.", "It opened in 1997.", AnswerType.DATE)
+    assert sorted(features) == sorted(model.feature_names())
+
+
+def test_number_missing_only_for_count_questions_without_a_number() -> None:
+    model = AbstentionModel()
+    top = candidate(0.6)
+    plain = "The pyramid stands in the city centre."
+    assert model.features(top, plain, plain, AnswerType.QUANTITY)["number_missing"] == 1.0
+    assert model.features(top, "It is 62 metres tall.", plain, AnswerType.QUANTITY)["number_missing"] == 0.0
+    assert model.features(top, plain, plain, AnswerType.DESCRIPTION)["number_missing"] == 0.0
+    missing = model.probability(model.features(top, plain, plain, AnswerType.QUANTITY))
+    present = model.probability(model.features(top, "It is 62 metres tall.", plain, AnswerType.QUANTITY))
+    assert missing < present
+
+
+def test_closer_evidence_is_more_likely_answerable() -> None:
+    model = AbstentionModel()
+    text = "Astana is the capital."
+    low, high = (model.probability(model.features(candidate(d), text, text, AnswerType.PLACE)) for d in (0.2, 0.8))
+    assert 0.0 < low < high < 1.0
