@@ -95,7 +95,7 @@ def build_cases() -> list[Case]:
     """Every case of every index (searched once, then cached on disk)."""
     cache = CACHE / "abstention-cases.pkl"
     if cache.exists() and "--refresh" not in sys.argv:
-        return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
+        return [Case(**row) for row in pickle.loads(cache.read_bytes())]  # noqa: S301 - our own cache file
     tune_titles = set(split_articles()[0])
     big, _ = build_index()
     v20, v11 = _qas(V20), _qas(V11)
@@ -125,7 +125,7 @@ def build_cases() -> list[Case]:
         add(pipeline, [x for x in v11[::2] if x[0] not in present], index, "outside", answerable=False)
     seed = [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines()]
     add(seed_pipeline(), [("seed", s["question"], s.get("answerable", True)) for s in seed], "seed", "seed")
-    cache.write_bytes(pickle.dumps(cases))
+    cache.write_bytes(pickle.dumps([vars(c) for c in cases]))  # plain dicts: loadable from any importer
     return cases
 
 
