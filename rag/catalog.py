@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, tokenize
 from rag.models import Sentence
 from rag.store import SentenceStore
 
@@ -42,6 +42,14 @@ class Catalog:
 
     def __post_init__(self) -> None:
         self.row_of = {sid: i for i, sid in enumerate(self.ids)}
+        self._title_terms: dict[str, frozenset[str]] = {}
+
+    def title_terms(self, source: str) -> frozenset[str]:
+        """The lexical terms of ``source``'s title, tokenised once per snapshot (every search looks at them)."""
+        found = self._title_terms.get(source)
+        if found is None:
+            found = self._title_terms[source] = frozenset(tokenize(self.titles.get(source, "")))
+        return found
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -44,10 +44,10 @@ def paragraph_ids(catalog: Catalog) -> np.ndarray:
     return _paragraphs(catalog)[0]
 
 
-def paragraph_window(catalog: Catalog, row: int, radius: int = MAX_RADIUS) -> range:
-    """Rows of ``row``'s paragraph within ``radius`` sentences of it (the row included)."""
+def paragraph_windows(catalog: Catalog, rows: np.ndarray, radius: int = MAX_RADIUS) -> tuple[np.ndarray, np.ndarray]:
+    """First and last row (inclusive) of each row's paragraph within ``radius`` sentences of it."""
     _, first, last = _paragraphs(catalog)
-    return range(max(int(first[row]), row - radius), min(int(last[row]), row + radius) + 1)
+    return np.maximum(first[rows], rows - radius), np.minimum(last[rows], rows + radius)
 
 
 def term_rows(catalog: Catalog, term: str) -> np.ndarray:

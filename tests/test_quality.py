@@ -11,7 +11,7 @@ import pytest
 
 from rag import Pipeline
 from rag.cleaning import normalize_for_match
-from rag.context import paragraph_ids, paragraph_window
+from rag.context import paragraph_ids, paragraph_windows
 from rag.extract import best_span
 from rag.question_types import AnswerType, answer_type
 from rag.retrieve import search
@@ -40,9 +40,13 @@ def test_paragraphs_are_recovered_from_offsets(normans: SquadCorpus) -> None:  #
     assert len(set(ids.tolist())) == normans.paragraphs
     assert np.all(np.diff(ids) >= 0)
     row = len(catalog) // 2
-    window = paragraph_window(catalog, row, radius=2)
+    lo, hi = (int(v[0]) for v in paragraph_windows(catalog, np.array([row]), radius=2))
+    window = range(lo, hi + 1)
     assert row in window and len(window) <= 5
     assert all(ids[r] == ids[row] for r in window)
+    # the window stops at the paragraph's edges, not only at the radius
+    assert lo == 0 or ids[lo - 1] != ids[row] or lo == row - 2
+    assert hi == len(catalog) - 1 or ids[hi + 1] != ids[row] or hi == row + 2
 
 
 def _first_hit(ranking: list[int], gold: set[int]) -> int | None:

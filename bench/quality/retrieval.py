@@ -115,7 +115,7 @@ def main() -> None:
         ours.append(first_hit([c.row for c in cands], golds[i]))
         if args.dump:
             dump.append({"qid": q.qid, "article": q.article, "question": q.text,
-                         "rows": [c.row for c in cands], "features": [c.features for c in cands],
+                         "rows": [c.row for c in cands], "features": [dict(c.features) for c in cands],
                          "labels": [c.row in golds[i] for c in cands]})
     per_query = (time.perf_counter() - t0) / len(questions) * 1000
     results["citechat search()"] = ours
