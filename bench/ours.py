@@ -22,9 +22,10 @@ from rag.splitting import split_document
 
 
 def settings_for(index_dir: Path, chroma_url: str | None = None) -> Settings:
-    """Settings of a benchmark index (no LLM, defaults otherwise)."""
+    """Settings of a benchmark index (no LLM, no question-vector cache, defaults otherwise)."""
+    # Questions repeat (warm-up, HTTP levels cycling through the set): every ask must embed its question.
     return Settings(index_dir=index_dir, chroma_url=chroma_url, collection="bench", llm_base_url=None,
-                    llm_model=None, ollama_model=None)
+                    llm_model=None, ollama_model=None, question_cache=0)
 
 
 def _real_texts(corpus: Path) -> set[str]:

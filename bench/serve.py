@@ -26,8 +26,10 @@ def _free_port() -> int:
 
 def _env(index_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    # No rate limit: the load test is one client address sending hundreds of requests a minute.
+    # No rate limit: the load test is one client address sending hundreds of requests a minute. No question
+    # cache: the clients cycle through the question set, and every request must embed its question.
     env.update({"RAG_INDEX_DIR": str(index_dir), "RAG_COLLECTION": "bench", "RAG_RATE_LIMIT_PER_MINUTE": "0",
+                "RAG_QUESTION_CACHE": "0",
                 "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"})
     return env
 

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
         "How MiniLM runs: 'onnx' (ONNX Runtime on a graph exported once from the packaged weights; same vectors,"
         " no torch import when answering) or 'torch' (sentence-transformers). 'onnx' falls back to 'torch' if"
         " the export fails."))
+    question_cache: int = Field(1024, ge=0, description=(
+        "Question vectors kept per process, so a repeated question is not embedded again; 0 = off."))
     model_cache_dir: Path | None = Field(None, description=(
         "Folder of the exported ONNX model; unset = $XDG_CACHE_HOME/citechat or ~/.cache/citechat."))
     top_k: int = Field(3, ge=1, le=50, description="Citations returned per answer.")

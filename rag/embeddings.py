@@ -88,16 +88,25 @@ class SentenceEmbeddings(Embeddings):
     """
 
     def __init__(self, batch_size: int = 32, bulk_threads: int = 0, backend: Backend = "onnx",
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, question_cache: int = 1024) -> None:
         self.batch_size = batch_size
         self.bulk_threads = bulk_threads or os.cpu_count() or 1
         self.backend = backend
         self.cache_dir = cache_dir or default_cache_dir()
+        # Suggested and popular questions come back often: their vectors are kept (1.5 KB each, read-only).
+        self.recent = lru_cache(maxsize=question_cache)(self._embed_question) if question_cache else None
 
     @classmethod
     def from_settings(cls, settings) -> SentenceEmbeddings:  # type: ignore[no-untyped-def]
-        """The embedder that ``settings`` (``RAG_EMBED_*``, ``RAG_ENCODER``, ``RAG_MODEL_CACHE_DIR``) describe."""
-        return cls(settings.embed_batch_size, settings.embed_threads, settings.encoder, settings.model_cache_dir)
+        """The embedder that ``settings`` (``RAG_EMBED_*``, ``RAG_ENCODER``, ``RAG_MODEL_CACHE_DIR``,
+        ``RAG_QUESTION_CACHE``) describe."""
+        return cls(settings.embed_batch_size, settings.embed_threads, settings.encoder, settings.model_cache_dir,
+                   settings.question_cache)
+
+    def _embed_question(self, text: str) -> np.ndarray:
+        vector = self._encode([text], question=True)[0]
+        vector.setflags(write=False)  # shared by every caller that asks the same question
+        return vector
 
     def _onnx(self, threads: int) -> onnx_model.OnnxEncoder | None:
         if self.backend != "onnx":
@@ -113,6 +122,11 @@ class SentenceEmbeddings(Embeddings):
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         question = len(texts) <= QUERY_TEXTS
+        if question and len(texts) == 1 and self.recent is not None:
+            return self.recent(texts[0])[None, :]
+        return self._encode(texts, question, show_progress)
+
+    def _encode(self, texts: list[str], question: bool, show_progress: bool = False) -> np.ndarray:
         encoder = self._onnx(1 if question else self.bulk_threads)
         if encoder is not None and question:
             return encoder.encode(texts, self.batch_size)  # one thread per call: concurrent questions are safe

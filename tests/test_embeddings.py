@@ -95,3 +95,17 @@ def test_answering_from_an_index_never_imports_torch(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script, "ask"], check=True, cwd=root, env=env, timeout=300,
                          capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_a_repeated_question_is_embedded_once(reference: np.ndarray) -> None:
+    embedder = SentenceEmbeddings(question_cache=4)
+    assert embedder.recent is not None
+    question = _texts()[5]
+    first = embedder.encode([question])
+    again = embedder.encode([question])
+    assert embedder.recent.cache_info().hits == 1 and embedder.recent.cache_info().misses == 1
+    assert np.array_equal(first, again) and np.allclose(first[0], reference[5], atol=1e-5)
+    with pytest.raises(ValueError):  # shared between callers, so nobody may change it in place
+        again[0][0] = 1.0
+    off = SentenceEmbeddings(question_cache=0)
+    assert off.recent is None and np.allclose(off.encode([question]), first, atol=1e-6)
