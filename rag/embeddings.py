@@ -74,6 +74,9 @@ def _encode_few(model, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyp
         return torch.nn.functional.normalize(embeddings, p=2, dim=1).float().numpy()
 
 
+_onnx_failed: set[Path] = set()
+
+
 @lru_cache(maxsize=1)
 def _warn_fallback(reason: str) -> None:
     log.warning("ONNX encoder unavailable (%s); embedding with sentence-transformers on torch instead", reason)
@@ -109,11 +112,13 @@ class SentenceEmbeddings(Embeddings):
         return vector
 
     def _onnx(self, threads: int) -> onnx_model.OnnxEncoder | None:
-        if self.backend != "onnx":
+        if self.backend != "onnx" or self.cache_dir in _onnx_failed:
             return None
         try:
             return onnx_model.load_encoder(self.cache_dir, threads)
         except (ImportError, OSError, RuntimeError) as exc:  # no onnx/onnxruntime, unwritable cache, bad export
+            # Remembered, so a failed export (~15 s) is not retried on every question of this process.
+            _onnx_failed.add(self.cache_dir)
             _warn_fallback(f"{type(exc).__name__}: {exc}")
             return None
 
