@@ -44,11 +44,22 @@ _PROPER = re.compile(r"\b(?:[A-Z][\w'’.-]*|of|the|de|von|van|al|bin|la|del|and
                      r"von|van|al|bin|la|del))*")
 _PLACE_PHRASE = re.compile(r"\b(?:in|at|on|near|from|to|into|across|outside|inside) ((?:the )?(?:\w+ ){0,3}?"
                            r"(?:[A-Z][\w'’-]*)(?:\s+(?:of\s+)?[A-Z][\w'’-]*)*)")
+_POSSESSIVE = re.compile(r"['’]s?$")
 _CONNECTORS = {"of", "the", "de", "von", "van", "al", "bin", "la", "del", "and"}
+# Capitalised only because they open a sentence or clause: never the start of a name.
+_OPENERS = {"according", "under", "while", "however", "after", "before", "during", "following", "despite",
+            "although", "since", "other", "some", "most", "its", "his", "her", "from", "though",
+            "unlike", "like", "besides", "meanwhile", "later", "today", "upon", "within", "without",
+            "between", "among", "along", "because", "thus", "therefore", "also", "many", "several"}
 
 
 def _spans(pattern: re.Pattern[str], text: str, group: int = 0) -> list[tuple[int, int]]:
     return [(m.start(group), m.end(group)) for m in pattern.finditer(text) if m.group(group).strip()]
+
+
+def _is_opener(word: str) -> bool:
+    low = word.lower()
+    return low in _OPENERS or low in STOPWORDS
 
 
 def _proper_spans(text: str) -> list[tuple[int, int]]:
@@ -56,7 +67,7 @@ def _proper_spans(text: str) -> list[tuple[int, int]]:
     spans = []
     for m in _PROPER.finditer(text):
         tokens = list(re.finditer(r"\S+", m.group()))
-        while tokens and tokens[0].group().lower() in _CONNECTORS:
+        while tokens and (tokens[0].group().lower() in _CONNECTORS or _is_opener(tokens[0].group())):
             tokens.pop(0)
         while tokens and tokens[-1].group().lower() in _CONNECTORS:
             tokens.pop()
@@ -70,6 +81,33 @@ def _proper_spans(text: str) -> list[tuple[int, int]]:
             continue
         spans.append((start, end))
     return spans
+
+
+_LIST_BONUS = 0.2
+# "What is the feature called?" is answered by a quoted title when the sentence has one.
+_NAMING_CUE = re.compile(r"\b(?:called|named|name|title[sd]?|known as|nicknamed?|term(?:ed)?|motto|slogan)\b", re.I)
+_QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]")
+_AGENT = re.compile(r"\bby\s+(?:the\s+)?$", re.I)
+_AGENT_BONUS = 0.1
+_LIST_GLUE = re.compile(r"^(?:,? and|,|, or| or| &)\s+$")
+_PLURAL_CUE = re.compile(r"\b(?:were|are|two|three|four|five|both|several)\b", re.I)
+
+
+def _joined_lists(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Names joined by "and"/commas ("Koch and Behring") as one span, for questions asking for several."""
+    ordered = sorted(spans)
+    out = []
+    i = 0
+    while i < len(ordered):
+        start, end = ordered[i]
+        j = i
+        while j + 1 < len(ordered) and _LIST_GLUE.match(text[end:ordered[j + 1][0]]):
+            j += 1
+            end = ordered[j][1]
+        if j > i:
+            out.append((start, end))
+        i = j + 1
+    return out
 
 
 def candidate_spans(text: str, kind: AnswerType) -> list[tuple[int, int]]:
@@ -93,8 +131,17 @@ def best_span(question: str, sentence: str, kind: AnswerType) -> str | None:
     anchors = [m.start() for m in re.finditer(r"\w+", sentence) if tokenize(m.group()) and
                tokenize(m.group())[0] in q_terms]
     best: tuple[float, str] | None = None
-    for start, end in candidate_spans(sentence, kind):
+    candidates = candidate_spans(sentence, kind)
+    if kind in (AnswerType.ENTITY, AnswerType.DESCRIPTION) and _NAMING_CUE.search(question):
+        quoted = _spans(_QUOTED, sentence, 1)
+        candidates = quoted or candidates
+    joined: list[tuple[int, int]] = []
+    if kind in (AnswerType.PERSON, AnswerType.ENTITY) and _PLURAL_CUE.search(question):
+        joined = _joined_lists(sentence, candidates)
+    for start, end in joined + candidates:
         span = sentence[start:end].strip(" ,;:.–-\u00a0“”\"'()")
+        if kind in (AnswerType.PERSON, AnswerType.PLACE):  # "Koch's proofs" answers "who" with "Koch"
+            span = _POSSESSIVE.sub("", span)
         span_words = {w for w in words(span) if w not in STOPWORDS}
         if not span or not span_words and kind not in _PATTERNS:
             continue
@@ -102,7 +149,9 @@ def best_span(question: str, sentence: str, kind: AnswerType) -> str | None:
             continue
         distance = min((abs(a - (start + end) / 2) for a in anchors), default=len(sentence))
         novelty = len(span_words - q_words) / max(len(span_words), 1)
-        score = distance / max(len(sentence), 1) - 0.5 * novelty
+        score = distance / max(len(sentence), 1) - 0.5 * novelty - _LIST_BONUS * ((start, end) in joined)
+        if kind is AnswerType.PERSON and _AGENT.search(sentence[:start]):  # "designed by James Gamble"
+            score -= _AGENT_BONUS
         if best is None or score < best[0]:
             best = (score, span)
     return best[1] if best else None

@@ -1,0 +1,51 @@
+"""Span rules of the heuristic short-answer extractor, on synthetic sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.extract import best_span
+from rag.question_types import AnswerType, answer_type
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), [
+    # A clause opener is capitalised only because it starts the sentence: the name after it is the answer.
+    ("Who led the expedition?", "Under captain Mirela Vostok, the expedition reached the pass.", "Mirela Vostok"),
+    ("Who described the valley first?", "According to Tomas Brandl, the valley was described in a letter.",
+     "Tomas Brandl"),
+])
+def test_sentence_openers_are_not_names(question: str, sentence: str, expected: str) -> None:
+    assert best_span(question, sentence, AnswerType.PERSON) == expected
+
+
+def test_possessive_is_dropped_from_a_name() -> None:
+    sentence = "It was not until Arvid Lund's 1890 survey that the harbour was mapped."
+    assert best_span("Who surveyed the harbour?", sentence, AnswerType.PERSON) == "Arvid Lund"
+
+
+def test_passive_agent_wins_over_a_nearer_capitalised_word() -> None:
+    sentence = "The North Hall, in a Gothic style, was designed by Hanna Kessler in the spring."
+    assert best_span("Who designed the North Hall?", sentence, AnswerType.PERSON) == "Hanna Kessler"
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Who were the two founders of the guild?", "Ida Marsh and Olav Berg"),
+    ("Who founded the guild?", "Ida Marsh"),
+])
+def test_names_joined_by_and_only_for_plural_questions(question: str, expected: str) -> None:
+    sentence = "The guild, founded by Ida Marsh and Olav Berg, met in the old mill."
+    assert best_span(question, sentence, answer_type(question)) == expected
+
+
+def test_naming_question_takes_the_quoted_title() -> None:
+    sentence = 'The museum website has a feature called "Browse the Archive," though not every item is there.'
+    question = "What is the search feature on the museum website called?"
+    assert best_span(question, sentence, answer_type(question)) == "Browse the Archive"
+
+
+def test_untyped_question_without_a_quoted_title_has_no_span() -> None:
+    """A description question keeps the old behaviour (whole sentence) when no rule applies."""
+    sentence = "The affair caused lasting damage to the reputation of the council."
+    question = "How did the affair affect the council?"
+    assert answer_type(question) is AnswerType.DESCRIPTION
+    assert best_span(question, sentence, AnswerType.DESCRIPTION) is None
