@@ -15,15 +15,18 @@ _NUMBER_WORDS = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|tw
 _NUM = rf"(?:\d[\d,]*(?:\.\d+)?|{_NUMBER_WORDS}(?:[- ]{_NUMBER_WORDS})*)"
 _PATTERNS: dict[AnswerType, list[re.Pattern[str]]] = {
     AnswerType.DATE: [
+        re.compile(r"\b(?:between|from) \d{3,4} (?:and|to|until) \d{3,4}\b"),
         re.compile(rf"\b(?:(?:early|late|mid)[- ])?{_MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b"),
         re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH} \d{{4}}\b"),
         re.compile(rf"\b(?:(?:early|late|mid)[- ])?{_MONTH}\.? (?:\d{{1,2}}(?:st|nd|rd|th)?,? )?\d{{4}}\b"),
         re.compile(r"\b\d{4}s?\b(?:\s*(?:–|-|to)\s*\d{2,4})?(?: (?:BC|AD|BCE|CE))?"),
         # Three-digit years only after a preposition of time ("began in 911"), so counts are not taken as years.
         re.compile(r"(?:(?<=\bin )|(?<=\bby )|(?<=\bsince )|(?<=\buntil )|(?<=\bc\. ))\d{3}\b(?: (?:BC|AD|BCE|CE))?"),
-        re.compile(r"\b(?:\w+ )?(?:\d+|\w+) (?:years?|months?|weeks?|days?|decades?|centuries)"
+        re.compile(r"\b(?:\w+ )?(?:\d+|\w+) (?:years?|yrs?|months?|weeks?|days?|decades?|centuries)"
                    r" (?:ago|later|earlier)\b", re.I),
         re.compile(rf"\b{_MONTH}\b(?: \d{{1,2}})?"),
+        re.compile(r"\b\d{1,2}(?:[:.]\d{2})? ?(?:a\.m|p\.m|am|pm)\b\.?"),
+        re.compile(r"\b(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)days?\b"),
         re.compile(r"\b(?:the )?(?:\d+(?:st|nd|rd|th)|\w+th) century\b", re.I),
         re.compile(r"\b(?:in|during|last|this|next) (?:the )?"
                    r"(?:summer|winter|spring|autumn|fall|year|month|week)\b", re.I),
@@ -86,6 +89,11 @@ def _proper_spans(text: str) -> list[tuple[int, int]]:
 _LIST_BONUS = 0.2
 # "What is the feature called?" is answered by a quoted title when the sentence has one.
 _NAMING_CUE = re.compile(r"\b(?:called|named|name|title[sd]?|known as|nicknamed?|term(?:ed)?|motto|slogan)\b", re.I)
+_PHRASE = (r"((?:the |a |an )?[\w'’-]+(?:\s+(?!(?:and|or|but|which|that|who|from|in|to|by|with|is|was|are|were|as)\b)"
+           r"[\w'’-]+){0,4})")
+_NAMED = re.compile(r"\b(?:called|known as|named|termed|dubbed|formerly(?: known as)?|nicknamed)\s+" + _PHRASE)
+_EXAMPLE_CUE = re.compile(r"\b(?:examples?|instance|such as|include[sd]?|including)\b", re.I)
+_EXAMPLE = re.compile(r"\b(?:such as|for example|for instance|including|e\.g\.,?)\s+" + _PHRASE)
 _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]")
 _AGENT = re.compile(r"\bby\s+(?:the\s+)?$", re.I)
 _AGENT_BONUS = 0.1
@@ -132,9 +140,13 @@ def best_span(question: str, sentence: str, kind: AnswerType) -> str | None:
                tokenize(m.group())[0] in q_terms]
     best: tuple[float, str] | None = None
     candidates = candidate_spans(sentence, kind)
-    if kind in (AnswerType.ENTITY, AnswerType.DESCRIPTION) and _NAMING_CUE.search(question):
-        quoted = _spans(_QUOTED, sentence, 1)
-        candidates = quoted or candidates
+    if kind in (AnswerType.ENTITY, AnswerType.DESCRIPTION):
+        cued: list[tuple[int, int]] = []
+        if _NAMING_CUE.search(question):
+            cued = _spans(_QUOTED, sentence, 1) or _spans(_NAMED, sentence, 1)
+        if not cued and _EXAMPLE_CUE.search(question):
+            cued = _spans(_EXAMPLE, sentence, 1)
+        candidates = cued or candidates
     joined: list[tuple[int, int]] = []
     if kind in (AnswerType.PERSON, AnswerType.ENTITY) and _PLURAL_CUE.search(question):
         joined = _joined_lists(sentence, candidates)

@@ -20,8 +20,10 @@ class AnswerType(StrEnum):
 
 
 _RULES: list[tuple[re.Pattern[str], AnswerType]] = [
-    (re.compile(r"\b(when|what (year|date|day|month|time|century|decade)|which (year|date|day|month|century))\b"
+    (re.compile(r"\b(what (year|date|day|month|time|century|decade)|which (year|date|day|month|century))\b"
                 r"|\bhow long ago\b|\bsince when\b", re.I), AnswerType.DATE),
+    # "when" asks for a date only if no other wh-word does: "What does a T cell extend when it …" does not.
+    (re.compile(r"^(?!.*\b(?:what|which|who|whom|whose|how|where)\b).*\bwhen\b", re.I), AnswerType.DATE),
     (re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|percent|proportion|amount)\b", re.I),
      AnswerType.NUMBER),
     (re.compile(r"\bhow (tall|high|long|far|big|large|old|deep|wide|heavy|fast)\b", re.I), AnswerType.QUANTITY),
