@@ -49,3 +49,46 @@ def test_untyped_question_without_a_quoted_title_has_no_span() -> None:
     question = "How did the affair affect the council?"
     assert answer_type(question) is AnswerType.DESCRIPTION
     assert best_span(question, sentence, AnswerType.DESCRIPTION) is None
+
+
+def test_one_capitalised_word_opening_the_sentence_is_not_a_name() -> None:
+    sentence = "Weary, they rested near the pass while the Aurora crew kept watch."
+    assert best_span("Who rested near the pass?", sentence, AnswerType.PERSON) == "Aurora"
+
+
+def test_word_numbers_end_at_a_word_boundary() -> None:
+    sentence = "Agreement was reached on fourteen points out of twenty."
+    assert best_span("How many points were agreed?", sentence, AnswerType.NUMBER) == "fourteen"
+
+
+def test_number_followed_by_the_counted_noun_wins() -> None:
+    sentence = "Goalkeeper Ruiz, aged 31, made three important late saves."
+    assert best_span("How many saves did Ruiz make?", sentence, AnswerType.NUMBER) == "three"
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), [
+    ("What are the small agents called?", "The filter traps small agents, known as spores, before they spread.",
+     "spores"),
+    ("What is an example of a rotating part?", "Rotating parts (such as a flywheel) wear out first.", "a flywheel"),
+])
+def test_naming_and_example_cues_take_the_phrase_after_the_marker(question: str, sentence: str,
+                                                                  expected: str) -> None:
+    assert best_span(question, sentence, answer_type(question)) == expected
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), [
+    ("What day was the fair moved to?", "The fair was moved to the Friday evening.", "Friday"),
+    ("When did the bell ring?", "At 6 a.m. the bell rang twice.", "6 a.m"),
+    ("When was the hall built?", "The hall was built between 1859 and 1865 by the city.", "between 1859 and 1865"),
+])
+def test_date_forms(question: str, sentence: str, expected: str) -> None:
+    assert best_span(question, sentence, answer_type(question)) == expected
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("When did the bell ring?", AnswerType.DATE),
+    ("What does a cell release when it meets a virus?", AnswerType.ENTITY),
+    ("How old was the captain when she retired?", AnswerType.QUANTITY),
+])
+def test_when_is_a_date_question_only_without_another_wh_word(question: str, kind: AnswerType) -> None:
+    assert answer_type(question) is kind
