@@ -92,6 +92,7 @@ _LIST_BONUS = 0.2
 # "How many interceptions": the number followed by the counted noun.
 _COUNTED = re.compile(r"\bhow (?:many|much) ((?:\w+ ){0,2}\w+)", re.I)
 _COUNTED_BONUS = 0.2
+_PLACE_BONUS = 0.4
 # "What is the feature called?" is answered by a quoted title when the sentence has one.
 _NAMING_CUE = re.compile(r"\b(?:called|named|name|title[sd]?|known as|nicknamed?|term(?:ed)?|motto|slogan)\b", re.I)
 _PHRASE = (r"((?:the |a |an )?[\w'’-]+(?:\s+(?!(?:and|or|but|which|that|who|from|in|to|by|with|is|was|are|were|as)\b)"
@@ -155,6 +156,7 @@ def best_span(question: str, sentence: str, kind: AnswerType) -> str | None:
     joined: list[tuple[int, int]] = []
     if kind in (AnswerType.PERSON, AnswerType.ENTITY) and _PLURAL_CUE.search(question):
         joined = _joined_lists(sentence, candidates)
+    phrases = set(_spans(_PLACE_PHRASE, sentence, 1)) if kind is AnswerType.PLACE else set()
     counted = set(tokenize(m.group(1))) if kind is AnswerType.NUMBER and (m := _COUNTED.search(question)) else set()
     for start, end in joined + candidates:
         span = sentence[start:end].strip(" ,;:.–-\u00a0“”\"'()")
@@ -170,6 +172,8 @@ def best_span(question: str, sentence: str, kind: AnswerType) -> str | None:
         score = distance / max(len(sentence), 1) - 0.5 * novelty - _LIST_BONUS * ((start, end) in joined)
         if counted and counted & set(tokenize(sentence[end:end + 40])[:3]):  # "three interceptions"
             score -= _COUNTED_BONUS
+        if (start, end) in phrases:  # "born … in Eisleben": a place after a preposition of place
+            score -= _PLACE_BONUS
         if kind is AnswerType.PERSON and _AGENT.search(sentence[:start]):  # "designed by James Gamble"
             score -= _AGENT_BONUS
         if best is None or score < best[0]:

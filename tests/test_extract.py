@@ -92,3 +92,8 @@ def test_date_forms(question: str, sentence: str, expected: str) -> None:
 ])
 def test_when_is_a_date_question_only_without_another_wh_word(question: str, kind: AnswerType) -> None:
     assert answer_type(question) is kind
+
+
+def test_place_after_a_preposition_of_place_wins_over_a_nearer_name() -> None:
+    sentence = "Tomas Brandl, son of Hana Novak, was born in Ostrava."
+    assert best_span("Where was Tomas Brandl born?", sentence, AnswerType.PLACE) == "Ostrava"
