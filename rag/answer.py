@@ -9,7 +9,7 @@ from rag.catalog import Catalog
 from rag.cleaning import normalize_for_match
 from rag.extract import best_span
 from rag.models import Citation
-from rag.question_types import answer_type
+from rag.question_types import answer_type, span_type
 from rag.retrieve import Candidate
 
 ABSTAIN_TEXT = "The corpus does not say. I found no sentence that answers this question."
@@ -67,7 +67,7 @@ def extractive_answer(question: str, candidates: list[Candidate], catalog: Catal
         return Draft(ABSTAIN_TEXT, None, True, [], round(confidence, 4))
     citations = select_citations(candidates, catalog, k)
     top = citations[0]
-    span = best_span(question, top.text, answer_type(question))
+    span = best_span(question, top.text, span_type(question))
     sentence = " ".join(top.text.split())
     answer = f"{span} — “{sentence}” [1]" if span else f"{sentence} [1]"
     return Draft(answer, span, False, citations, round(confidence, 4))

@@ -20,10 +20,8 @@ class AnswerType(StrEnum):
 
 
 _RULES: list[tuple[re.Pattern[str], AnswerType]] = [
-    (re.compile(r"\b(what (year|date|day|month|time|century|decade)|which (year|date|day|month|century))\b"
+    (re.compile(r"\b(when|what (year|date|day|month|time|century|decade)|which (year|date|day|month|century))\b"
                 r"|\bhow long ago\b|\bsince when\b", re.I), AnswerType.DATE),
-    # "when" asks for a date only if no other wh-word does: "What does a T cell extend when it …" does not.
-    (re.compile(r"^(?!.*\b(?:what|which|who|whom|whose|how|where)\b).*\bwhen\b", re.I), AnswerType.DATE),
     (re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|percent|proportion|amount)\b", re.I),
      AnswerType.NUMBER),
     (re.compile(r"\bhow (tall|high|long|far|big|large|old|deep|wide|heavy|fast)\b", re.I), AnswerType.QUANTITY),
@@ -35,12 +33,34 @@ _RULES: list[tuple[re.Pattern[str], AnswerType]] = [
 ]
 
 
-def answer_type(question: str) -> AnswerType:
-    """Classify a question by the first matching rule; descriptions are the fallback."""
-    for pattern, kind in _RULES:
+# The short answer's own refinements. The abstention model's features were fitted with ``answer_type`` as it is,
+# so these rules only choose the span and never change whether the bot answers.
+_SPAN_RULES: list[tuple[re.Pattern[str], AnswerType]] = [
+    (re.compile(r"\b(what (year|date|day|month|time|century|decade)|which (year|date|day|month|century))\b"
+                r"|\bhow long ago\b|\bsince when\b", re.I), AnswerType.DATE),
+    # "when" asks for a date only if no other wh-word does: "What does a T cell extend when it …" does not.
+    (re.compile(r"^(?!.*\b(?:what|which|who|whom|whose|how|where)\b).*\bwhen\b", re.I), AnswerType.DATE),
+    *_RULES[1:],
+    # Any other what/which question asks for a thing: "In what city…", "Which team won…", "What type of…".
+    (re.compile(r"\b(which|what)\b", re.I), AnswerType.ENTITY),
+]
+
+
+def _classify(question: str, rules: list[tuple[re.Pattern[str], AnswerType]]) -> AnswerType:
+    for pattern, kind in rules:
         if pattern.search(question):
             return kind
     return AnswerType.DESCRIPTION
+
+
+def answer_type(question: str) -> AnswerType:
+    """Classify a question by the first matching rule; descriptions are the fallback (abstention features)."""
+    return _classify(question, _RULES)
+
+
+def span_type(question: str) -> AnswerType:
+    """The answer type the short-answer span is chosen by: ``answer_type`` with the span-only refinements."""
+    return _classify(question, _SPAN_RULES)
 
 
 _FIRST_WORD = re.compile(r"^\W*(\w+)")

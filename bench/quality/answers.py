@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from squad import V11, build_index, load_questions, source_by_title, split_articles  # noqa: E402
 
 from rag.extract import best_span  # noqa: E402
-from rag.question_types import answer_type, question_word  # noqa: E402
+from rag.question_types import question_word, span_type  # noqa: E402
 
 
 def normalize(text: str) -> str:
@@ -46,7 +46,7 @@ def main() -> None:
     rows: dict[str, list[tuple[float, float, float, float, float]]] = collections.defaultdict(list)
     for q in questions:
         sentence = catalog.texts[dump[q.qid]["rows"][0]]
-        span = best_span(q.text, sentence, answer_type(q.text)) or sentence
+        span = best_span(q.text, sentence, span_type(q.text)) or sentence
         em = max(float(normalize(span) == normalize(g)) for g in q.answers)
         fs = max(f1(span, g) for g in q.answers)
         contains = max(float(normalize(g) in normalize(span)) for g in q.answers)
