@@ -97,7 +97,7 @@ _PHRASE = (r"((?:the |a |an )?[\w'’-]+(?:\s+(?!(?:and|or|but|which|that|who|fr
            r"[\w'’-]+){0,4})")
 _NAMED = re.compile(r"\b(?:called|known as|named|termed|dubbed|formerly(?: known as)?|nicknamed)\s+" + _PHRASE)
 _EXAMPLE_CUE = re.compile(r"\b(?:examples?|instance|such as|include[sd]?|including)\b", re.I)
-_EXAMPLE = re.compile(r"\b(?:such as|for example|for instance|including|e\.g\.,?)\s+" + _PHRASE)
+_EXAMPLE = re.compile(r"\b(?:such as|for example,?|for instance,?|including|e\.g\.,?)\s+" + _PHRASE)
 _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]")
 _AGENT = re.compile(r"\bby\s+(?:the\s+)?$", re.I)
 _AGENT_BONUS = 0.1

@@ -1,6 +1,7 @@
 """Short-answer quality on SQuAD v1.1 (EM/F1, SQuAD normalisation) from the top retrieved sentence.
 
-Uses the candidate rows of a ``retrieval.py --dump`` file so only the span extraction is re-run.
+Uses the candidate rows of a ``retrieval.py --dump`` file so only the span extraction is re-run. Rows per split
+(tune / held-out articles), per question word and per answer type (``span_type``).
 Run: ``.venv/bin/python bench/quality/answers.py /tmp/citechat-quality/feat_final.pkl``
 """
 
@@ -46,7 +47,8 @@ def main() -> None:
     rows: dict[str, list[tuple[float, float, float, float, float]]] = collections.defaultdict(list)
     for q in questions:
         sentence = catalog.texts[dump[q.qid]["rows"][0]]
-        span = best_span(q.text, sentence, span_type(q.text)) or sentence
+        kind = span_type(q.text)
+        span = best_span(q.text, sentence, kind) or sentence
         em = max(float(normalize(span) == normalize(g)) for g in q.answers)
         fs = max(f1(span, g) for g in q.answers)
         contains = max(float(normalize(g) in normalize(span)) for g in q.answers)
@@ -54,7 +56,7 @@ def main() -> None:
         in_sentence = max(float(normalize(g) in normalize(sentence)) for g in q.answers)
         row = (em, fs, contains, sentence_f1, in_sentence)
         split = "tune" if q.article in tune else "held-out"
-        for key in (split, "all", f"{split} / {question_word(q.text)}"):
+        for key in (split, "all", f"{split} / {question_word(q.text)}", f"{split} / type {kind}"):
             rows[key].append(row)
     print("| subset | n | EM | F1 | short answer contains gold | whole-sentence F1 | top sentence contains gold |")
     print("|---|---|---|---|---|---|---|")
