@@ -98,6 +98,29 @@ _PHRASE = (r"((?:the |a |an )?[\w'’-]+(?:\s+(?!(?:and|or|but|which|that|who|fr
 _NAMED = re.compile(r"\b(?:called|known as|named|termed|dubbed|formerly(?: known as)?|nicknamed)\s+" + _PHRASE)
 _EXAMPLE_CUE = re.compile(r"\b(?:examples?|instance|such as|include[sd]?|including)\b", re.I)
 _EXAMPLE = re.compile(r"\b(?:such as|for example,?|for instance,?|including|e\.g\.,?)\s+" + _PHRASE)
+# "What kind of motion …?" is answered by the words in front of "motion": "continuous rotary motion".
+_KIND_OF = re.compile(r"\b(?:what|which) (?:type|kind|sort|form|class)s? of (\w+)", re.I)
+
+
+def _modifier_spans(sentence: str, noun: str, q_words: set[str]) -> list[tuple[int, int]]:
+    """The one or two words in front of ``noun`` in the sentence that the question does not already say."""
+    stem = tokenize(noun)[:1]
+    toks = list(re.finditer(r"[\w'’-]+", sentence))
+    out = []
+    for i, tok in enumerate(toks):
+        if not stem or tokenize(tok.group())[:1] != stem:
+            continue
+        mods: list[re.Match[str]] = []
+        for j in range(i - 1, max(-1, i - 3), -1):
+            low = toks[j].group().lower()
+            if low in STOPWORDS or low in q_words or sentence[toks[j].end():toks[j + 1].start()].strip():
+                break
+            mods.insert(0, toks[j])
+        if mods:
+            out.append((mods[0].start(), mods[-1].end()))
+    return out
+
+
 _QUOTED = re.compile(r"[“\"]([^“”\"]{2,80})[”\"]")
 _AGENT = re.compile(r"\bby\s+(?:the\s+)?$", re.I)
 _AGENT_BONUS = 0.1
@@ -150,6 +173,8 @@ def best_span(question: str, sentence: str, kind: AnswerType) -> str | None:
         cued = _spans(_QUOTED, sentence, 1) or _spans(_NAMED, sentence, 1)
         if not cued and _EXAMPLE_CUE.search(question):
             cued = _spans(_EXAMPLE, sentence, 1)
+        if not cued and (m := _KIND_OF.search(question)):
+            cued = _modifier_spans(sentence, m.group(1), q_words)
         candidates = cued or candidates
     joined: list[tuple[int, int]] = []
     if kind in (AnswerType.PERSON, AnswerType.ENTITY) and _PLURAL_CUE.search(question):

@@ -105,3 +105,9 @@ def test_span_refinements_leave_the_abstention_type_alone() -> None:
     assert answer_type(question) is AnswerType.DATE
     assert span_type(question) is AnswerType.ENTITY
     assert span_type("Which team won the cup?") is AnswerType.ENTITY
+
+
+def test_kind_of_question_takes_the_words_in_front_of_the_noun() -> None:
+    sentence = "In 1781 Anna Holt patented a pump that produced steady rotary motion."
+    question = "What kind of motion did the pump produce?"
+    assert best_span(question, sentence, span_type(question)) == "steady rotary"
