@@ -21,22 +21,23 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
             "p99": round(float(np.percentile(a, 99)), 2), "mean": round(float(a.mean()), 2)}
 
 
-def peak_rss_mb(pid: int | None = None) -> float:
-    """Peak resident memory (VmHWM) of a process in MB; this process by default."""
+def _status_mb(field: str, pid: int | None) -> float:
+    """A kB field of /proc/<pid>/status in MB (0.0 if absent)."""
     status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident memory (VmHWM) of a process in MB; this process by default."""
+    return _status_mb("VmHWM", pid)
 
 
 def rss_mb(pid: int | None = None) -> float:
     """Current resident memory (VmRSS) of a process in MB."""
-    status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return _status_mb("VmRSS", pid)
 
 
 def dir_mb(path: Path) -> float:
