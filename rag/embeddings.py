@@ -162,11 +162,8 @@ class SentenceEmbeddings(Embeddings):
 
     @property
     def dimension(self) -> int:
-        """Length of each vector."""
-        encoder = self._onnx(1)
-        if encoder is not None:
-            return encoder.dimension
-        return int(load_model().get_embedding_dimension() or 384)
+        """Length of each vector (read from the model's config: no session or model is loaded for it)."""
+        return onnx_model.dimension(onnx_model.model_dir())
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """LangChain interface: embed many texts."""

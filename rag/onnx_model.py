@@ -47,6 +47,11 @@ def max_tokens(folder: Path) -> int:
     return int(config.get("max_seq_length", 256))
 
 
+def dimension(folder: Path) -> int:
+    """Length of the model's sentence vectors (mean pooling keeps the hidden size)."""
+    return int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+
+
 def fingerprint(folder: Path) -> str:
     """Identifies the packaged model files, so a reinstalled or different model gets a new export."""
     digest = hashlib.sha256(f"v{EXPORT_VERSION}".encode())
@@ -70,20 +75,20 @@ def cached_graph(cache_dir: Path) -> Path:
         if not path.exists():
             log.info("exporting the embedding model to ONNX once (%s)", path)
             partial = path.with_suffix(f".{os.getpid()}.partial")
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(str(folder), device="cpu").eval()  # loaded once: exported, then checked
             try:
-                _export(folder, partial)
-                _verify(folder, partial)
+                _export(model, partial)
+                _verify(model, folder, partial)
                 os.replace(partial, path)
             finally:
                 partial.unlink(missing_ok=True)
     return path
 
 
-def _export(folder: Path, target: Path) -> None:
+def _export(model, target: Path) -> None:  # type: ignore[no-untyped-def]
     import torch
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(folder), device="cpu").eval()
 
     class Encoder(torch.nn.Module):
         """Token ids and mask in, the unit-length sentence vector out: the whole sentence-transformers stack."""
@@ -106,11 +111,8 @@ def _export(folder: Path, target: Path) -> None:
                           output_names=["embedding"], dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
-def _verify(folder: Path, graph: Path) -> None:
-    from sentence_transformers import SentenceTransformer
-
-    reference = SentenceTransformer(str(folder), device="cpu").encode(PROBES, normalize_embeddings=True,
-                                                                              show_progress_bar=False)
+def _verify(model, folder: Path, graph: Path) -> None:  # type: ignore[no-untyped-def]
+    reference = model.encode(PROBES, normalize_embeddings=True, show_progress_bar=False)
     ours = OnnxEncoder(graph, folder, threads=1).encode(PROBES, batch_size=4)
     cosine = (reference * ours).sum(axis=1)
     if cosine.min() < MIN_COSINE:
@@ -133,7 +135,7 @@ class OnnxEncoder:
         # Spinning workers steal a shared machine's cores between batches (the OpenMP lesson, docs/benchmarks.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        self.dimension = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+        self.dimension = dimension(folder)
 
     def encode(self, texts: list[str], batch_size: int, progress=None) -> np.ndarray:  # type: ignore[no-untyped-def]
         """Embed ``texts``; batches are formed by token length so little time goes to padding."""
