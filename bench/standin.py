@@ -33,7 +33,7 @@ class StandInEmbeddings(SentenceEmbeddings):
         self.real_encoded = 0
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Real vectors for questions, real texts and the pool; stand-ins for the rest."""
+        """Real vectors for small batches, real texts and the pool; stand-ins for the rest."""
         if len(texts) <= QUERY_TEXTS:
             return super().encode(texts, show_progress)
         real = [i for i, t in enumerate(texts) if t in self.real_texts]

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         "How MiniLM runs: 'onnx' (ONNX Runtime on a graph exported once from the packaged weights; same vectors,"
         " no torch import when answering) or 'torch' (sentence-transformers). 'onnx' falls back to 'torch' if"
         " the export fails."))
+    question_precision: Literal["int8", "float32"] = Field("int8", description=(
+        "Question embedding on ONNX: 'int8' (a quantised copy of the graph, made once; ~2x faster, same retrieval"
+        " quality within noise) or 'float32'. Indexed sentences always get the full-precision vectors."))
     question_cache: int = Field(1024, ge=0, description=(
         "Question vectors kept per process, so a repeated question is not embedded again; 0 = off."))
     model_cache_dir: Path | None = Field(None, description=(

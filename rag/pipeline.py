@@ -135,7 +135,7 @@ class Pipeline:
     def warm_up(self) -> None:
         """Load the model and the snapshot now rather than on the first question."""
         self.catalog()
-        self.embedder.encode(["warm up"])
+        self.embedder.encode_queries(["warm up"])
 
     # -- answering --------------------------------------------------------------------------------------------
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:

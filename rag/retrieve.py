@@ -140,7 +140,7 @@ def search(query: str, catalog: Catalog, store: SentenceStore, embedder: Sentenc
         return []
     # Embedding the question on another thread while the lexical side runs here measured ~0.5 ms slower per ask
     # (the thread hand-off and the GIL cost more than the overlap saves), so it is done inline.
-    qv = embedder.encode([query])[0] if query_vector is None else query_vector
+    qv = embedder.encode_queries([query])[0] if query_vector is None else query_vector
     bm25 = catalog.lexical.scores(query)
     lex_hits = [int(r) for r in _top_rows(bm25, n_candidates)]
     terms = QueryTerms(query, catalog)

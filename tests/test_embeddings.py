@@ -1,9 +1,11 @@
-"""The ONNX encoder gives sentence-transformers' vectors, exports once, falls back to torch, keeps torch out."""
+"""The ONNX encoder gives sentence-transformers' vectors, exports once, falls back to torch, keeps torch out;
+questions get the int8 graph's close copies, documents never do."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,16 +35,54 @@ def reference() -> np.ndarray:
     return load_model().encode(_texts(), normalize_embeddings=True, convert_to_numpy=True)
 
 
-def test_onnx_vectors_equal_sentence_transformers_for_bulk_and_questions(reference: np.ndarray) -> None:
+def test_onnx_vectors_equal_sentence_transformers_for_bulk_and_small_batches(reference: np.ndarray) -> None:
     texts = _texts()
     onnx = SentenceEmbeddings(batch_size=16, backend="onnx")
     bulk = onnx.encode(texts)
     assert bulk.dtype == np.float32 and bulk.shape == reference.shape
     assert (bulk * reference).sum(axis=1).min() > 0.99999
-    questions = texts[:QUERY_TEXTS]  # the one-thread question path
-    assert np.allclose(onnx.encode(questions), reference[:QUERY_TEXTS], atol=1e-5)
+    # A document of a few sentences takes the one-thread path, still with the float model.
+    assert np.allclose(onnx.encode(texts[:QUERY_TEXTS]), reference[:QUERY_TEXTS], atol=1e-5)
     assert np.allclose(onnx.encode(texts[:1])[0], reference[0], atol=1e-5)
     assert np.allclose(np.linalg.norm(bulk, axis=1), 1.0, atol=1e-5)
+
+
+def test_questions_use_the_int8_graph_close_to_the_float_vectors(reference: np.ndarray) -> None:
+    texts = _texts()
+    int8 = SentenceEmbeddings(question_cache=0).encode_queries(texts)
+    cosine = (int8 * reference).sum(axis=1)
+    assert not np.allclose(int8, reference, atol=1e-4)  # really the quantised graph
+    assert cosine.min() > 0.97 and cosine.mean() > 0.99
+    assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    exact = SentenceEmbeddings(question_cache=0, question_precision="float32").encode_queries(texts[:QUERY_TEXTS])
+    assert np.allclose(exact, reference[:QUERY_TEXTS], atol=1e-5)
+    assert np.allclose(SentenceEmbeddings(backend="torch").encode_queries(texts[:2]), reference[:2], atol=1e-5)
+
+
+def test_int8_graph_is_made_once_and_a_failure_falls_back_to_float(tmp_path: Path, reference: np.ndarray,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    path = onnx_model.cached_int8_graph(tmp_path)
+    float_graph = onnx_model.cached_graph(tmp_path)
+    # int8 matrices, the float embedding table (~47 MB) kept
+    assert path.name.endswith("-int8.onnx") and path.stat().st_size < float_graph.stat().st_size * 0.7
+    stamp = path.stat().st_mtime_ns
+    assert onnx_model.cached_int8_graph(tmp_path) == path and path.stat().st_mtime_ns == stamp
+
+    def broken(graph: Path, target: Path) -> None:
+        target.write_bytes(b"not a graph")
+        raise RuntimeError("quantiser failed")
+
+    monkeypatch.setattr(onnx_model, "_quantize", broken)
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(onnx_model.cached_graph(tmp_path), other)  # the float graph is fine, only quantising fails
+    with caplog.at_level("WARNING"):
+        vectors = SentenceEmbeddings(cache_dir=other, question_cache=0).encode_queries(_texts()[:3])
+    assert "int8 question encoder unavailable" in caplog.text
+    assert np.allclose(vectors, reference[:3], atol=1e-5)  # the float graph answered
+    # nothing half-written left to be picked up later
+    assert not list(other.glob("*-int8.onnx")) and not list(other.glob("*.partial"))
 
 
 def test_torch_backend_question_fast_path_equals_encode(reference: np.ndarray) -> None:
@@ -104,11 +144,11 @@ def test_a_repeated_question_is_embedded_once(reference: np.ndarray) -> None:
     embedder = SentenceEmbeddings(question_cache=4)
     assert embedder.recent is not None
     question = _texts()[5]
-    first = embedder.encode([question])
-    again = embedder.encode([question])
+    first = embedder.encode_queries([question])
+    again = embedder.encode_queries([question])
     assert embedder.recent.cache_info().hits == 1 and embedder.recent.cache_info().misses == 1
-    assert np.array_equal(first, again) and np.allclose(first[0], reference[5], atol=1e-5)
+    assert np.array_equal(first, again) and float(first[0] @ reference[5]) > 0.97
     with pytest.raises(ValueError):  # shared between callers, so nobody may change it in place
         again[0][0] = 1.0
     off = SentenceEmbeddings(question_cache=0)
-    assert off.recent is None and np.allclose(off.encode([question]), first, atol=1e-6)
+    assert off.recent is None and np.allclose(off.encode_queries([question]), first, atol=1e-6)

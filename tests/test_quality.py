@@ -58,7 +58,7 @@ def test_reqa_retrieval_beats_plain_bm25_and_dense(normans: SquadCorpus) -> None
     pipeline = normans.pipeline
     catalog = pipeline.catalog()
     texts = [q for q, _, _ in normans.questions]
-    qvecs = pipeline.embedder.encode(texts)
+    qvecs = pipeline.embedder.encode_queries(texts)
     bm25 = bm25s.BM25()
     bm25.index(bm25s.tokenize(catalog.texts, stopwords="en", show_progress=False), show_progress=False)
     ranks: dict[str, list[int | None]] = {"ours": [], "bm25": [], "dense": []}

@@ -12,23 +12,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 from seed import seed_pipeline  # noqa: E402
-from squad import build_index  # noqa: E402
+from squad import Tally, build_index  # noqa: E402
 
 from tests.conversations import load_conversations, play  # noqa: E402
 
 
 def main() -> int:
     pipelines = {"seed": seed_pipeline(), "squad": build_index()[0]}
-    bad = total = 0
+    tally = Tally()
     for conv in load_conversations():
-        results = play(pipelines[conv["corpus"].split(":")[0]], conv)
-        for r in results:
-            total += 1
-            bad += not r.ok
-            print(f"{'ok  ' if r.ok else 'FAIL'} {conv['id']}: {r.question!r} query={r.search_query!r}\n"
-                  f"      -> {r.answer[:150]!r}")
-    print(f"{total - bad}/{total} turns ok")
-    return 1 if bad else 0
+        for r in play(pipelines[conv["corpus"].split(":")[0]], conv):
+            tally.check(r.ok, f"{conv['id']}: {r.question!r} query={r.search_query!r}\n      -> {r.answer[:150]!r}")
+    return tally.summary("turns")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def question_vectors(pipeline, texts: list[str], name: str) -> np.ndarray:  # ty
         vecs = np.load(path)
         if len(vecs) == len(texts):
             return vecs
-    vecs = pipeline.embedder.encode(texts)
+    vecs = pipeline.embedder.encode_queries(texts)
     np.save(path, vecs)
     return vecs
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from squad import CACHE, SEED  # noqa: E402
+from squad import CACHE, SEED, Tally  # noqa: E402
 
 from rag import Pipeline, Settings  # noqa: E402
 from rag.cleaning import normalize_for_match  # noqa: E402
@@ -29,7 +29,7 @@ def seed_pipeline() -> Pipeline:
 
 def main() -> int:
     pipeline = seed_pipeline()
-    failures = 0
+    tally = Tally()
     for line in SEED.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         answer = pipeline.ask(item["question"])
@@ -41,11 +41,9 @@ def main() -> int:
             ok = cited and said and not answer.abstained
         else:
             ok = answer.abstained
-        failures += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {item['id']} p={answer.confidence:.3f} {item['question']!r} -> "
-              f"{answer.short_answer!r} | {answer.answer[:110]!r}")
-    print(f"{failures} failures")
-    return 1 if failures else 0
+        tally.check(ok, f"{item['id']} p={answer.confidence:.3f} {item['question']!r} -> "
+                        f"{answer.short_answer!r} | {answer.answer[:110]!r}")
+    return tally.summary("questions")
 
 
 if __name__ == "__main__":

@@ -98,3 +98,21 @@ def split_articles(path: Path = V11) -> tuple[list[str], list[str]]:
     """(tune titles, held-out titles)."""
     titles = [a["title"] for a in json.loads(path.read_text(encoding="utf-8"))["data"]]
     return titles[0::2], titles[1::2]
+
+
+class Tally:
+    """Pass/fail checks of a harness script: each printed as it runs, a summary line and an exit code at the end."""
+
+    def __init__(self) -> None:
+        self.total = self.failed = 0
+
+    def check(self, ok: bool, line: str) -> None:
+        """Count one check and print it."""
+        self.total += 1
+        self.failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {line}")
+
+    def summary(self, noun: str) -> int:
+        """Print how many passed; the process exit code (1 if any failed)."""
+        print(f"{self.total - self.failed}/{self.total} {noun} ok")
+        return 1 if self.failed else 0

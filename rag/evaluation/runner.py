@@ -53,14 +53,19 @@ class _CachedQueries(SentenceEmbeddings):
     """Serves question vectors computed up front in one batch; anything else goes to the real embedder."""
 
     def __init__(self, inner: SentenceEmbeddings, cache: dict[str, np.ndarray]) -> None:
-        super().__init__(inner.batch_size, inner.bulk_threads, inner.backend, inner.cache_dir)
+        super().__init__(inner.batch_size, inner.bulk_threads, inner.backend, inner.cache_dir, 0,
+                         inner.question_precision)
         self.inner, self.cache = inner, cache
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Cached rows when every text is known, else the real model."""
+        """Documents: the real model."""
+        return self.inner.encode(texts, show_progress)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Cached rows when every question is known, else the real model."""
         if texts and all(t in self.cache for t in texts):
             return np.stack([self.cache[t] for t in texts])
-        return self.inner.encode(texts, show_progress)
+        return self.inner.encode_queries(texts)
 
 
 def prepare_index(pipeline: Pipeline, dataset: EvalDataset, corpus: Sequence[Path] = (),
@@ -94,7 +99,7 @@ def run_eval(pipeline: Pipeline, dataset: EvalDataset, k: int | None = None, wor
 
     t0 = time.perf_counter()
     texts_to_embed = list(dict.fromkeys(q.question.strip() for q in questions))
-    cache = dict(zip(texts_to_embed, pipeline.embedder.encode(texts_to_embed), strict=True))
+    cache = dict(zip(texts_to_embed, pipeline.embedder.encode_queries(texts_to_embed), strict=True))
     embed_s, embed_cpu = time.perf_counter() - t0, cpu.lap()
 
     t1 = time.perf_counter()
