@@ -55,6 +55,21 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (jiffies) from /proc/stat: user … steal."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """Share of CPU time the hypervisor gave to other guests between two ``cpu_times`` readings.
+
+    The load average only sees this machine's own work; on a shared host, steal is what made the same code
+    measure 15 ms one minute and 20 ms the next.
+    """
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    return round(delta[7] / max(1, sum(delta)), 3)
+
+
 def machine() -> dict[str, object]:
     """CPU, cores, memory and software versions."""
     cpu = ""

@@ -13,7 +13,7 @@ import torch
 
 from bench.citations import Cited, mean, score_seed, score_squad
 from bench.corpus import Question
-from bench.measure import dir_mb, load_average, percentiles
+from bench.measure import cpu_times, dir_mb, load_average, percentiles, steal_share
 from bench.standin import StandInEmbeddings
 from rag import Pipeline, Settings
 from rag.embeddings import load_model
@@ -108,7 +108,7 @@ def latency_run(index_dir: Path, questions: list[Question], warmup: int = 10) ->
     for q in questions[:warmup]:
         pipeline.ask(q.question)
     samples, cpu_samples, stages = [], [], {"retrieve": [], "answer": []}
-    load_before = load_average()
+    load_before, cpu_before = load_average(), cpu_times()
     for q in questions:
         started, cpu = time.perf_counter(), time.process_time()
         answer = pipeline.ask(q.question)
@@ -119,7 +119,7 @@ def latency_run(index_dir: Path, questions: list[Question], warmup: int = 10) ->
     return {"sentences": len(pipeline.catalog()), **percentiles(samples),
             "stage_p50": {k: percentiles(v).get("p50") for k, v in stages.items()},
             "cpu_ms": percentiles(cpu_samples),
-            "load": [load_before, load_average()]}
+            "load": [load_before, load_average()], "steal": steal_share(cpu_before, cpu_times())}
 
 
 def quality_run(index_dir: Path, corpus: Path, squad: list[Question], seed: list[Question]) -> dict[str, object]:

@@ -45,12 +45,12 @@ def render(r: dict) -> str:  # type: ignore[type-arg]
                      "ratio (wall)", "ratio (CPU s)", "own encoder sentences/s", "own ratio", "unchanged re-sync s",
                      "index MB"], rows), ""]
     rows = [[size, row["sentences"], row["p50"], row["p95"], row["p99"], row["stage_p50"]["retrieve"],
-             row["stage_p50"]["answer"], row["cpu_ms"]["p50"], row["cpu_ms"]["p95"]]
+             row["stage_p50"]["answer"], row["cpu_ms"]["p50"], row["cpu_ms"]["p95"], row.get("steal", "-")]
             for size, row in r["latency"].items()]
     out += ["**Warm `Pipeline.ask` latency** (retrieval + extractive answer, no LLM; CPU = CPU ms of the process "
-            "per ask, what the ask costs whatever else runs):", "",
+            "per ask; steal = share of the machine's CPU time the hypervisor gave to other guests meanwhile):", "",
             *_table(["size", "sentences", "p50 ms", "p95 ms", "p99 ms", "retrieve p50", "answer p50", "CPU p50",
-                     "CPU p95"], rows), ""]
+                     "CPU p95", "steal"], rows), ""]
     cs, cli = r.get("cold_start_server", {}), r.get("cold_start_cli", {})
     out += [f"**Cold start** on the largest index: `rag ask` process start to printed answer {cli.get('seconds')} s; "
             f"`rag serve --no-ingest` spawn to API ready {cs.get('api_ready_s')} s, to first answer "

