@@ -118,18 +118,18 @@ class SentenceEmbeddings(Embeddings):
         vector.setflags(write=False)  # shared by every caller that asks the same question
         return vector
 
-    def _onnx(self, threads: int, int8: bool = False) -> onnx_model.OnnxEncoder | None:
+    def _onnx(self, int8: bool = False) -> onnx_model.OnnxEncoder | None:
         if self.backend != "onnx" or self.cache_dir in _onnx_failed:
             return None
         if int8 and self.cache_dir in _int8_failed:
             int8 = False
         try:
-            return onnx_model.load_encoder(self.cache_dir, threads, int8)
+            return onnx_model.load_encoder(self.cache_dir, int8)
         except (ImportError, OSError, RuntimeError) as exc:  # no onnx/onnxruntime, unwritable cache, bad export
             if int8:  # the float graph may still be fine
                 _int8_failed.add(self.cache_dir)
                 log.warning("int8 question encoder unavailable (%s: %s); using the float one", type(exc).__name__, exc)
-                return self._onnx(threads)
+                return self._onnx()
             # Remembered, so a failed export (~15 s) is not retried on every question of this process.
             _onnx_failed.add(self.cache_dir)
             _warn_fallback(f"{type(exc).__name__}: {exc}")
@@ -143,7 +143,7 @@ class SentenceEmbeddings(Embeddings):
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         few = len(texts) <= QUERY_TEXTS
-        encoder = self._onnx(1 if few else self.bulk_threads)
+        encoder = self._onnx()
         if encoder is not None and few:
             return encoder.encode(texts, self.batch_size)  # one thread per call: concurrent calls are safe
         with _bulk_lock:
@@ -160,7 +160,7 @@ class SentenceEmbeddings(Embeddings):
     def _encode_questions(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        encoder = self._onnx(1, int8=self.question_precision == "int8")
+        encoder = self._onnx(int8=self.question_precision == "int8")
         if encoder is None:  # torch: full precision; many questions at once (evaluation) use every core
             few = len(texts) <= QUERY_TEXTS
             if few:
@@ -171,11 +171,11 @@ class SentenceEmbeddings(Embeddings):
 
     def _encode_bulk(self, encoder: onnx_model.OnnxEncoder, texts: list[str], show_progress: bool) -> np.ndarray:
         if not show_progress:
-            return encoder.encode(texts, self.batch_size)
+            return encoder.encode(texts, self.batch_size, workers=self.bulk_threads)
         from tqdm.auto import tqdm
 
         with tqdm(total=len(texts), desc="embedding", unit="sentence") as bar:
-            return encoder.encode(texts, self.batch_size, bar.update)
+            return encoder.encode(texts, self.batch_size, bar.update, workers=self.bulk_threads)
 
     def _encode_torch(self, texts: list[str], question: bool, show_progress: bool) -> np.ndarray:
         import torch

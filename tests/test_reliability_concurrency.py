@@ -48,9 +48,12 @@ def test_asks_answer_during_another_process_ingest_and_second_ingest_is_refused(
     server.warm_up()
     before = len(server.catalog())
     for i in range(NEW_ARTICLES):
+        # Filler sentences keep the writer busy for seconds: the loser must find the lock taken even when it
+        # starts late on a loaded machine (the ingest got ~1.4x faster and this window shrank with it).
+        filler = " ".join(f"On crossing {i} the deck hands counted {j * 7 + i} gulls over bay {j}." for j in range(14))
         (corpus / f"new{i:03d}.txt").write_text(
             f"Bulletin {i}\n\nThe ferry number {i} to Zanzibar left at {i % 12 + 1} o'clock. "
-            f"Its captain was named Okafor{i}. The crossing took {i + 2} hours.\n")
+            f"Its captain was named Okafor{i}. The crossing took {i + 2} hours.\n\n{filler}\n")
 
     # Two ingests started together: whichever takes the lock first writes, the other must give up at once.
     first, second = rag_ingest(corpus, settings), rag_ingest(corpus, settings)
