@@ -28,7 +28,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 log = logging.getLogger(__name__)
 Backend = Literal["onnx", "torch"]
 Precision = Literal["int8", "float32"]
-# Up to this many texts is a question, not a bulk job: one thread embeds it as fast and never waits on a busy core.
+# Up to this many texts (a question, a short article) is embedded on the calling thread alone: as fast, and it never
+# waits on a busy core. More are a bulk job, run as batches side by side.
 QUERY_TEXTS = 8
 
 # One bulk encode at a time: it already uses every core, and interleaving only thrashes.
@@ -161,13 +162,13 @@ class SentenceEmbeddings(Embeddings):
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         encoder = self._onnx(int8=self.question_precision == "int8")
-        if encoder is None:  # torch: full precision; many questions at once (evaluation) use every core
-            few = len(texts) <= QUERY_TEXTS
-            if few:
-                return self._encode_torch(texts, True, False)
-            with _bulk_lock:
-                return self._encode_torch(texts, False, False)
-        return encoder.encode(texts, self.batch_size)
+        few = len(texts) <= QUERY_TEXTS
+        if encoder is not None:  # many questions at once (an evaluation) run side by side on every core
+            return encoder.encode(texts, self.batch_size, workers=1 if few else self.bulk_threads)
+        if few:  # torch: full precision
+            return self._encode_torch(texts, True, False)
+        with _bulk_lock:
+            return self._encode_torch(texts, False, False)
 
     def _encode_bulk(self, encoder: onnx_model.OnnxEncoder, texts: list[str], show_progress: bool) -> np.ndarray:
         if not show_progress:

@@ -105,9 +105,10 @@ def cached_int8_graph(cache_dir: Path) -> Path:
     """The float graph with its matrix products quantised to int8, for questions: ~2x faster on one core.
 
     Weights per output channel and on 7 bits (``reduce_range``): without VNNI (AVX2 only, as on these machines)
-    the u8 x s8 multiply-add saturates on full 8-bit weights, which cost retrieval accuracy in the measurements
-    (docs/benchmarks.md). Only MatMul is quantised; the embedding table stays float. Documents are never
-    embedded with it: the index keeps sentence-transformers' vectors.
+    the u8 x s8 multiply-add can saturate on full 8-bit weights; of the recipes tried this one kept retrieval
+    closest to the float graph (docs/quality.md, "Question vectors in int8"). Only MatMul is quantised; the
+    embedding table stays float. Documents are never embedded with it: the index keeps sentence-transformers'
+    vectors.
     """
     graph = cached_graph(cache_dir)
     path = graph.with_name(graph.stem + "-int8.onnx")
