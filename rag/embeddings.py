@@ -141,34 +141,29 @@ class SentenceEmbeddings(Embeddings):
 
         Always the full-precision model, so stored vectors are sentence-transformers' own.
         """
+        return self._embed(self._onnx(), texts, show_progress)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Embed questions with the int8 graph unless ``question_precision="float32"`` (or on torch)."""
+        if len(texts) == 1 and self.recent is not None:
+            return self.recent(texts[0])[None, :]
+        return self._encode_questions(texts)
+
+    def _encode_questions(self, texts: list[str]) -> np.ndarray:
+        return self._embed(self._onnx(int8=self.question_precision == "int8"), texts)
+
+    def _embed(self, encoder: onnx_model.OnnxEncoder | None, texts: list[str], show_progress: bool = False
+               ) -> np.ndarray:
+        """A few texts on the calling thread; more (an ingest, an evaluation's questions) as one bulk job."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         few = len(texts) <= QUERY_TEXTS
-        encoder = self._onnx()
         if encoder is not None and few:
             return encoder.encode(texts, self.batch_size)  # one thread per call: concurrent calls are safe
         with _bulk_lock:
             if encoder is not None:
                 return self._encode_bulk(encoder, texts, show_progress)
             return self._encode_torch(texts, few, show_progress)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Embed questions: on one thread, with the int8 graph unless ``question_precision="float32"``."""
-        if len(texts) == 1 and self.recent is not None:
-            return self.recent(texts[0])[None, :]
-        return self._encode_questions(texts)
-
-    def _encode_questions(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        encoder = self._onnx(int8=self.question_precision == "int8")
-        few = len(texts) <= QUERY_TEXTS
-        if encoder is not None:  # many questions at once (an evaluation) run side by side on every core
-            return encoder.encode(texts, self.batch_size, workers=1 if few else self.bulk_threads)
-        if few:  # torch: full precision
-            return self._encode_torch(texts, True, False)
-        with _bulk_lock:
-            return self._encode_torch(texts, False, False)
 
     def _encode_bulk(self, encoder: onnx_model.OnnxEncoder, texts: list[str], show_progress: bool) -> np.ndarray:
         if not show_progress:

@@ -53,8 +53,8 @@ class _CachedQueries(SentenceEmbeddings):
     """Serves question vectors computed up front in one batch; anything else goes to the real embedder."""
 
     def __init__(self, inner: SentenceEmbeddings, cache: dict[str, np.ndarray]) -> None:
-        super().__init__(inner.batch_size, inner.bulk_threads, inner.backend, inner.cache_dir, 0,
-                         inner.question_precision)
+        super().__init__(inner.batch_size, inner.bulk_threads, inner.backend, inner.cache_dir, question_cache=0,
+                         question_precision=inner.question_precision)
         self.inner, self.cache = inner, cache
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
