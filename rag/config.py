@@ -23,8 +23,8 @@ class Settings(BaseSettings):
                             description="Chroma collection name (3+ characters: letters, digits, '.', '_', '-').")
     embed_batch_size: int = Field(32, ge=1, description="Sentences per embedding batch (grouped by length).")
     embed_threads: int = Field(0, ge=0, description=(
-        "Batches embedded side by side in bulk (ingest), one thread each; 0 = every core. Questions are always"
-        " embedded on one thread."))
+        "Batches embedded side by side in bulk (ingest, an evaluation's questions), one thread each; 0 = every"
+        " core. A question being asked is always embedded on one thread."))
     encoder: Literal["onnx", "torch"] = Field("onnx", description=(
         "How MiniLM runs: 'onnx' (ONNX Runtime on a graph exported once from the packaged weights; same vectors,"
         " no torch import when answering) or 'torch' (sentence-transformers). 'onnx' falls back to 'torch' if"
