@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import RagError, StoreReadError
 from rag.models import Sentence
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import chromadb  # noqa: E402  (telemetry must be off before import)
+import chromadb.errors  # noqa: E402
 
 log = logging.getLogger(__name__)
 _PAGE = 5000
@@ -155,7 +156,10 @@ class SentenceStore:
         """Approximate nearest sentences by cosine similarity: (id, similarity), best first."""
         # No count() first: Chroma returns fewer hits (none when empty) when n exceeds the collection, and the
         # extra round trip is a measurable share of a warm answer.
-        got = self.sentences.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        try:
+            got = self.sentences.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        except chromadb.errors.ChromaError as exc:
+            raise StoreReadError(f"Chroma could not search the collection: {exc}") from exc
         distances = got["distances"] or [[]]
         return [(sid, 1.0 - float(d)) for sid, d in zip(got["ids"][0], distances[0], strict=True)]
 
