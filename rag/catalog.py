@@ -12,17 +12,19 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from rag.dense import DenseIndex
 from rag.lexical import LexicalIndex, tokenize
 from rag.models import Sentence
 from rag.store import SentenceStore
 
 log = logging.getLogger(__name__)
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Catalog:
     titles: dict[str, str]
     vectors: np.ndarray
     lexical: LexicalIndex
+    dense: DenseIndex
 
     def __post_init__(self) -> None:
         self.row_of = {sid: i for i, sid in enumerate(self.ids)}
@@ -81,9 +84,16 @@ class Catalog:
         return cls.from_sentences(generation, sentences, vectors)
 
     @classmethod
-    def from_sentences(cls, generation: str, sentences: list[Sentence], vectors: np.ndarray) -> Catalog:
-        """Build the snapshot from sentences and their row-aligned vectors (any order)."""
+    def from_sentences(cls, generation: str, sentences: list[Sentence], vectors: np.ndarray,
+                       dense: Callable[[np.ndarray, np.ndarray], DenseIndex] | None = None) -> Catalog:
+        """Build the snapshot from sentences and their row-aligned vectors (any order).
+
+        ``dense(ordered_vectors, at)`` makes the dense index, where ``at[i]`` is the row ``sentences[i]`` lands
+        on; by default a new one is built.
+        """
         order = sorted(range(len(sentences)), key=lambda i: (sentences[i].source, sentences[i].position))
+        at = np.empty(len(order), np.int64)
+        at[order] = np.arange(len(order))
         rows = [sentences[i] for i in order]
         texts = [s.text for s in rows]
         dim = vectors.shape[1] if vectors.ndim == 2 else 384
@@ -92,7 +102,8 @@ class Catalog:
                    sources=[s.source for s in rows], starts=np.array([s.start for s in rows], dtype=np.int64),
                    ends=np.array([s.end for s in rows], dtype=np.int64),
                    positions=np.array([s.position for s in rows], dtype=np.int64),
-                   titles={s.source: s.title for s in rows}, vectors=ordered, lexical=LexicalIndex.build(texts))
+                   titles={s.source: s.title for s in rows}, vectors=ordered, lexical=LexicalIndex.build(texts),
+                   dense=dense(ordered, at) if dense else DenseIndex.build(ordered))
 
     def with_changes(self, generation: str, replaced_sources: set[str], sentences: list[Sentence],
                      vectors: np.ndarray) -> Catalog:
@@ -107,8 +118,14 @@ class Catalog:
                 for i in keep]
         dim = self.vectors.shape[1] if self.vectors.ndim == 2 and len(self) else vectors.shape[1]
         old = np.asarray(self.vectors[keep], dtype=np.float32).reshape(len(keep), dim)
+
+        def dense(ordered: np.ndarray, at: np.ndarray) -> DenseIndex:
+            moved = np.full(len(self), -1, np.int64)
+            moved[keep] = at[:len(keep)]
+            return self.dense.updated(ordered, moved, at[len(keep):])
+
         return Catalog.from_sentences(generation, kept + sentences,
-                                      np.concatenate([old, vectors.reshape(len(sentences), dim)]))
+                                      np.concatenate([old, vectors.reshape(len(sentences), dim)]), dense)
 
     def ids_by_source(self) -> dict[str, set[str]]:
         """Sentence ids grouped by source (what ``SentenceStore.sentence_ids_by_source`` reads from Chroma)."""
@@ -134,6 +151,7 @@ class Catalog:
             np.save(tmp / "vectors.npy", self.vectors)
             (tmp / "bm25").mkdir()
             self.lexical.save(tmp / "bm25")
+            self.dense.save(tmp)
         except OSError as exc:  # a full disk costs the cache, not the ingest: Chroma stays the source of truth
             shutil.rmtree(tmp, ignore_errors=True)
             log.warning("could not cache the index snapshot in %s: %s", cache_root, exc)
@@ -158,7 +176,8 @@ class Catalog:
         return cls(generation=meta["generation"], ids=meta["ids"], texts=meta["texts"], sources=meta["sources"],
                    starts=np.array(meta["starts"], dtype=np.int64), ends=np.array(meta["ends"], dtype=np.int64),
                    positions=np.array(meta["positions"], dtype=np.int64), titles=meta["titles"],
-                   vectors=vectors, lexical=LexicalIndex.load(folder / "bm25", len(meta["ids"])))
+                   vectors=vectors, lexical=LexicalIndex.load(folder / "bm25", len(meta["ids"])),
+                   dense=DenseIndex.load(folder, vectors))
 
 
 def _stale(folder: Path, age_s: float = 3600) -> bool:

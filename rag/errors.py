@@ -25,10 +25,6 @@ class IndexNotReadyError(RagError):
     exit_code = 4
 
 
-class StoreReadError(RagError):
-    """Chroma failed a read, e.g. while another process was writing the same embedded store."""
-
-
 class IngestLockedError(RagError):
     """Another ingest holds the index lock."""
 

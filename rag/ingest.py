@@ -8,13 +8,14 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from rag.catalog import Catalog, cache_root, cached_catalog
 from rag.config import Settings
@@ -244,14 +245,20 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
                 replaced.add(source)
                 report.removed += 1
                 report.sentences_removed += len(gone)
-        generation = store.mark_clean()
-        if previous is not None:
-            vectors = (np.concatenate(writer.written_vectors) if writer.written_vectors
-                       else np.zeros((0, embedder.dimension), np.float32))
-            catalog = previous.with_changes(generation, replaced, writer.written, vectors)
-        else:
-            catalog = Catalog.from_store(store, generation)
-        catalog.save(cache_root(settings.index_dir, settings.collection))
+        # The snapshot is built and cached before the new generation is published: a server that sees the new
+        # tag then loads it from disk instead of rebuilding it from Chroma while this process does the same.
+        generation = uuid.uuid4().hex
+        with Progress(SpinnerColumn(), TextColumn("search index"), TimeElapsedColumn(), disable=not show_progress,
+                      transient=True) as building:
+            building.add_task("snapshot", total=None)
+            if previous is not None:
+                vectors = (np.concatenate(writer.written_vectors) if writer.written_vectors
+                           else np.zeros((0, embedder.dimension), np.float32))
+                catalog = previous.with_changes(generation, replaced, writer.written, vectors)
+            else:
+                catalog = Catalog.from_store(store, generation)
+            catalog.save(cache_root(settings.index_dir, settings.collection))
+        store.mark_clean(generation)
         report.total_sentences = len(catalog)
     report.seconds = time.perf_counter() - started
     return report

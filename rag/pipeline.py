@@ -129,7 +129,7 @@ class Pipeline:
 
     def as_retriever(self, k: int | None = None) -> SentenceRetriever:
         """A LangChain ``BaseRetriever`` over the current snapshot, for use in other LangChain chains."""
-        return SentenceRetriever(catalog=self.catalog(), store=self.store, embedder=self.embedder,
+        return SentenceRetriever(catalog=self.catalog(), embedder=self.embedder,
                                  k=k or self.settings.top_k, n_candidates=self.settings.candidates,
                                  weights=self.weights)
 
@@ -154,7 +154,7 @@ class Pipeline:
         catalog = self.catalog()
         if len(catalog) == 0:
             raise IndexNotReadyError(f"the index in {self.settings.index_dir} is empty: run `rag ingest` first")
-        candidates = search(state["query"], catalog, self.store, self.embedder, self.settings.candidates,
+        candidates = search(state["query"], catalog, self.embedder, self.settings.candidates,
                             self.weights)
         return {**state, "catalog": catalog, "candidates": candidates,
                 "timings": {**state["timings"], "retrieve": _ms(started)}}

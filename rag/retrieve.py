@@ -1,8 +1,7 @@
-"""Hybrid sentence retrieval: dense (Chroma) + lexical (BM25) candidates, re-scored with their context."""
+"""Hybrid sentence retrieval: dense (the dense index) + lexical (BM25) candidates, re-scored with their context."""
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -17,11 +16,8 @@ from pydantic import ConfigDict
 from rag.catalog import Catalog
 from rag.context import paragraph_windows, term_rows
 from rag.embeddings import SentenceEmbeddings
-from rag.errors import StoreReadError
 from rag.lexical import tokenize
-from rag.store import SentenceStore
 
-log = logging.getLogger(__name__)
 _NAME = re.compile(r"\b(?:[A-Z][\w'’-]*|\w*\d\w*)")
 
 
@@ -136,22 +132,7 @@ def _top_rows(scores: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([above, matched[values == cut][: n - len(above)]])
 
 
-def _dense_hits(catalog: Catalog, store: SentenceStore, qv: np.ndarray, n: int) -> list[tuple[int, float]]:
-    """The ``n`` snapshot rows nearest to ``qv``, as (row, cosine similarity), best first."""
-    try:
-        return [(catalog.row_of[sid], sim) for sid, sim in store.query(qv, n) if sid in catalog.row_of]
-    except StoreReadError as exc:
-        # Chroma's embedded reader can fail for a moment while another process writes the same folder ("Error
-        # finding id"). The snapshot holds every vector an answer may cite, so an exact search over it ranks the
-        # same sentences (and better: it is not approximate); it only costs more time, and only now.
-        log.warning("dense search falls back to an exact scan of the snapshot: %s", exc)
-        sims = np.asarray(catalog.vectors @ qv, dtype=np.float64)
-        top = np.argpartition(-sims, n - 1)[:n] if n < len(sims) else np.arange(len(sims))
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(int(r), float(sims[r])) for r in top]
-
-
-def search(query: str, catalog: Catalog, store: SentenceStore, embedder: SentenceEmbeddings, n_candidates: int,
+def search(query: str, catalog: Catalog, embedder: SentenceEmbeddings, n_candidates: int,
            weights: FusionWeights = FusionWeights(), query_vector: np.ndarray | None = None) -> list[Candidate]:
     """Candidates for ``query``, best first, scored by dense + lexical + paragraph-context features."""
     if len(catalog) == 0:
@@ -162,7 +143,7 @@ def search(query: str, catalog: Catalog, store: SentenceStore, embedder: Sentenc
     bm25 = catalog.lexical.scores(query)
     lex_hits = [int(r) for r in _top_rows(bm25, n_candidates)]
     terms = QueryTerms(query, catalog)
-    dense_hits = _dense_hits(catalog, store, qv, n_candidates)
+    dense_hits = catalog.dense.search(qv, n_candidates)
     rows = sorted({r for r, _ in dense_hits} | set(lex_hits))
     if not rows:
         return []
@@ -223,14 +204,13 @@ class SentenceRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     catalog: Catalog
-    store: SentenceStore
     embedder: SentenceEmbeddings
     k: int = 3
     n_candidates: int = 50
     weights: FusionWeights = FusionWeights()
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        hits = search(query, self.catalog, self.store, self.embedder, self.n_candidates, self.weights)
+        hits = search(query, self.catalog, self.embedder, self.n_candidates, self.weights)
         return [to_document(self.catalog, c) for c in hits[: self.k]]
 
 

@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import RagError, StoreReadError
+from rag.errors import RagError
 from rag.models import Sentence
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import chromadb  # noqa: E402  (telemetry must be off before import)
-import chromadb.errors  # noqa: E402
 
 log = logging.getLogger(__name__)
 _PAGE = 5000
@@ -152,17 +151,6 @@ class SentenceStore:
         """Every stored sentence, a page at a time: ids, metadata, texts, vectors."""
         yield from self._pages(self.sentences, ["metadatas", "documents", "embeddings"], with_vectors=True)
 
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Approximate nearest sentences by cosine similarity: (id, similarity), best first."""
-        # No count() first: Chroma returns fewer hits (none when empty) when n exceeds the collection, and the
-        # extra round trip is a measurable share of a warm answer.
-        try:
-            got = self.sentences.query(query_embeddings=[vector], n_results=n, include=["distances"])
-        except chromadb.errors.ChromaError as exc:
-            raise StoreReadError(f"Chroma could not search the collection: {exc}") from exc
-        distances = got["distances"] or [[]]
-        return [(sid, 1.0 - float(d)) for sid, d in zip(got["ids"][0], distances[0], strict=True)]
-
     # -- generation: which snapshot of the collection local caches were built from ----------------------------
     def generation(self) -> str:
         """Current generation tag; starts with ``dirty-`` while an ingest is writing."""
@@ -180,11 +168,9 @@ class SentenceStore:
         """Put back the tag an ingest found, when it ends without writing anything."""
         self.documents.modify(metadata={_GENERATION_KEY: tag})
 
-    def mark_clean(self) -> str:
-        """Give the collection a new generation tag after a complete ingest."""
-        tag = uuid.uuid4().hex
+    def mark_clean(self, tag: str) -> None:
+        """Publish ``tag`` (new, not ``dirty-``) as the collection's generation after a complete ingest."""
         self.documents.modify(metadata={_GENERATION_KEY: tag})
-        return tag
 
     @staticmethod
     def _pages(collection, include, with_vectors=False):  # type: ignore[no-untyped-def]

@@ -82,6 +82,9 @@ def assert_index_consistent(pipeline: Pipeline) -> int:
     assert len(catalog) == store.count() == sum(len(v) for v in by_source.values()) == len(set(catalog.ids))
     for row in range(len(catalog)):
         assert manifest[catalog.sources[row]].text[catalog.starts[row]:catalog.ends[row]] == catalog.texts[row]
+        # The dense index points at this snapshot's rows: a sentence's own vector finds it (or an identical text).
+        (found, similarity), *_ = catalog.dense.search(catalog.vectors[row], 1)
+        assert similarity > 0.999 and catalog.texts[found] == catalog.texts[row]
     return len(catalog)
 
 

@@ -63,7 +63,7 @@ def collect(pipeline, questions: list[str], vecs: np.ndarray, index: str, group:
     catalog = pipeline.catalog()
     out = []
     for i, (q, v) in enumerate(zip(questions, vecs, strict=True)):
-        cands = search(q, catalog, pipeline.store, pipeline.embedder, pipeline.settings.candidates,
+        cands = search(q, catalog, pipeline.embedder, pipeline.settings.candidates,
                        pipeline.weights, query_vector=v)
         if exclude:
             cands = [c for c in cands if catalog.sources[c.row] != exclude[i]]

@@ -110,7 +110,7 @@ def main() -> None:
     dump = []
     t0 = time.perf_counter()
     for i, q in enumerate(questions):
-        cands = search(q.text, catalog, pipeline.store, pipeline.embedder, args.candidates, weights,
+        cands = search(q.text, catalog, pipeline.embedder, args.candidates, weights,
                        query_vector=qvecs[i])
         ours.append(first_hit([c.row for c in cands], golds[i]))
         if args.dump:
