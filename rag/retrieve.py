@@ -1,4 +1,4 @@
-"""Hybrid sentence retrieval: dense (the dense index) + lexical (BM25) candidates, re-scored with their context."""
+"""Hybrid sentence retrieval: dense (the snapshot's dense index) + lexical (BM25) candidates, re-scored in context."""
 
 from __future__ import annotations
 
