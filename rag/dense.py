@@ -60,7 +60,7 @@ class DenseIndex:
 
         ``moved[r]`` is the new row of this snapshot's row ``r`` (-1: removed), ``added`` the new rows of the
         sentences that were not in it. A copy of the graph gets only the added vectors: adding one article to the
-        100k index costs a 65 MB copy, not a ~25 s rebuild.
+        100k index costs a 0.35 s copy of its 65 MB, not a ~25 s rebuild.
         """
         if self.graph is None or len(vectors) <= EXACT_MAX_ROWS:
             return DenseIndex.build(vectors)
