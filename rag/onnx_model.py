@@ -154,10 +154,8 @@ class _DropMessage(logging.Filter):
 def _verify_against(reference: Path, graph: Path) -> None:
     folder = model_dir()
     expected = OnnxEncoder(reference, folder).encode(PROBES, batch_size=1)
-    ours = OnnxEncoder(graph, folder).encode(PROBES, batch_size=1)
-    cosine = (expected * ours).sum(axis=1)
-    if cosine.min() < MIN_COSINE_INT8:
-        raise RuntimeError(f"the int8 question graph disagrees with the float one (cosine {cosine.min():.4f})")
+    _require_agreement(expected, OnnxEncoder(graph, folder).encode(PROBES, batch_size=1), MIN_COSINE_INT8,
+                       "the int8 question graph disagrees with the float one")
 
 
 def _export(model, target: Path) -> None:  # type: ignore[no-untyped-def]
@@ -186,10 +184,15 @@ def _export(model, target: Path) -> None:  # type: ignore[no-untyped-def]
 
 def _verify(model, folder: Path, graph: Path) -> None:  # type: ignore[no-untyped-def]
     reference = model.encode(PROBES, normalize_embeddings=True, show_progress_bar=False)
-    ours = OnnxEncoder(graph, folder).encode(PROBES, batch_size=4)
-    cosine = (reference * ours).sum(axis=1)
-    if cosine.min() < MIN_COSINE:
-        raise RuntimeError(f"the ONNX export disagrees with sentence-transformers (cosine {cosine.min():.6f})")
+    _require_agreement(reference, OnnxEncoder(graph, folder).encode(PROBES, batch_size=4), MIN_COSINE,
+                       "the ONNX export disagrees with sentence-transformers")
+
+
+def _require_agreement(expected: np.ndarray, ours: np.ndarray, minimum: float, problem: str) -> None:
+    """Raise ``RuntimeError(problem)`` unless every row of ``ours`` has cosine ≥ ``minimum`` to ``expected``."""
+    cosine = float((expected * ours).sum(axis=1).min())
+    if cosine < minimum:
+        raise RuntimeError(f"{problem} (cosine {cosine:.6f})")
 
 
 class OnnxEncoder:
