@@ -72,18 +72,21 @@ class RateLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def retry_after(self, key: str) -> float:
-        """0 when the request may go ahead (and is counted), else seconds until it may."""
+    def retry_after(self, key: str, cost: int = 1) -> float:
+        """0 when ``cost`` requests may go ahead (and are counted), else seconds until they may; a cost over the
+        limit never fits (``inf``)."""
         if self.limit <= 0:
             return 0.0
+        if cost > self.limit:
+            return float("inf")
         now = time.monotonic()
         with self._lock:
             hits = self._hits.setdefault(key, deque())
             while hits and now - hits[0] >= self.window_s:
                 hits.popleft()
-            if len(hits) >= self.limit:
-                return self.window_s - (now - hits[0])
-            hits.append(now)
+            if len(hits) + cost > self.limit:
+                return self.window_s - (now - hits[len(hits) + cost - self.limit - 1])
+            hits.extend([now] * cost)
             if len(self._hits) > 10_000:  # forget idle clients so the table cannot grow without bound
                 for idle in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window_s]:
                     del self._hits[idle]
@@ -99,8 +102,15 @@ class RateLimited(Exception):
 
 
 def client_key(request: Request) -> str:
-    """The client's address (proxy headers are not trusted: they are trivial to forge)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address. Proxy headers count only from ``RAG_TRUSTED_PROXIES`` (the server's proxy-headers
+    middleware rewrites the address then); from anyone else they are trivial to forge."""
+    return scope_client(request.scope)
+
+
+def scope_client(scope: Scope) -> str:
+    """The client address of an ASGI connection scope."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 class BodySizeLimit:

@@ -55,7 +55,13 @@ class Settings(BaseSettings):
         "http://localhost,http://127.0.0.1",
         description="Comma-separated origins allowed to call the API from a browser (any port of these hosts).",
     )
-    rate_limit_per_minute: int = Field(120, ge=0, description="Asks per minute per client; 0 disables.")
+    rate_limit_per_minute: int = Field(120, ge=0, description=(
+        "Asks per minute per client (an evaluation's questions count too); 0 disables."))
+    public_eval_questions: int = Field(100, ge=0, description=(
+        "Most questions an evaluation run without the admin token may ask; 0 = evaluation needs the token."))
+    trusted_proxies: str = Field("", description=(
+        "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For/-Proto name the client"
+        " (rate limits, upload ownership); empty = trust none and use the connecting address."))
     max_request_bytes: int = Field(64_000, ge=1000, description="Largest accepted API request body.")
 
     def with_overrides(self, **overrides: object) -> Settings:

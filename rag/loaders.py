@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,22 @@ def html_to_text(markup: str) -> tuple[str, str]:
     return "\n\n".join(blocks), title
 
 
+# Images before links, so a linked image ("[![alt](img)](url)") becomes its alt text.
+_MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
+_MD_LINK = re.compile(r"\[([^\]\n]+)\](?:\((?:[^()\n]|\([^()\n]*\))*\)|\[[^\]\n]*\])")
+_MD_REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*\S.*$", re.MULTILINE)
+_MD_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+
+
+def markdown_to_text(text: str) -> str:
+    """Markdown images and links reduced to their text (alt text, link text), reference definitions dropped, so
+    neither URLs nor "![…]" syntax become part of a cited sentence; headings and paragraphs stay as they are."""
+    text = _MD_IMAGE.sub(lambda m: m.group(1), text)
+    text = _MD_LINK.sub(lambda m: m.group(1), text)
+    text = _MD_REFERENCE.sub("", text)
+    return _MD_AUTOLINK.sub(lambda m: m.group(1), text)
+
+
 def first_line_title(text: str) -> str:
     """The first line when it reads as a title (short, no closing full stop, or a Markdown heading), else ""."""
     for line in text.splitlines():
@@ -120,9 +137,14 @@ def load_document(path: Path, source: str, max_bytes: int) -> Document:
     text, warning = decode_bytes(raw)
     if warning:
         log.warning("%s: %s", source, warning)
-    if path.suffix.lower() in {".html", ".htm"}:
+    # Universal newlines, as Python's text mode reads files: "\r\n\r\n" and "\r\r" are paragraph breaks too.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    suffix = path.suffix.lower()
+    if suffix in {".html", ".htm"}:
         text, title = html_to_text(text)
     else:
+        if suffix in {".md", ".markdown"}:
+            text = markdown_to_text(text)
         title = first_line_title(text)
     if not text.strip():
         raise CorpusError(f"{source}: no text found")

@@ -8,16 +8,22 @@ import re
 import threading
 from html import escape
 from importlib import resources
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported anywhere
 
 from fastapi import FastAPI, Query  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html  # noqa: E402
 from fastapi.responses import HTMLResponse, Response  # noqa: E402
+from fastapi.staticfiles import StaticFiles  # noqa: E402
 
-from rag.api import BodySizeLimit, RateLimiter, install_error_handlers, make_router  # noqa: E402
+from rag.api import BodySizeLimit, RateLimiter, install_error_handlers, make_router, scope_client  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +54,59 @@ def embed_page(title: str) -> str:
             "</body></html>")
 
 
+# The docs pages may load nothing from another site: ReDoc's sidebar asks cdn.redoc.ly for its logo (replaced by
+# an empty image, which its own error handler then hides), Swagger UI a validator badge from validator.swagger.io.
+_REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+_DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+
+
+def add_api_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` from the files the fastapi-offline package installs: no CDN, fonts or
+    favicon from elsewhere, and a content policy that keeps the pages on this server."""
+    static = resources.files("fastapi_offline").joinpath("static")
+    redoc_js = static.joinpath("redoc.standalone.js").read_text(encoding="utf-8").replace(_REDOC_LOGO, "data:,")
+
+    @app.get("/docs-static/redoc.js", include_in_schema=False)
+    def redoc_script() -> Response:
+        return Response(redoc_js, media_type="application/javascript; charset=utf-8")
+
+    app.mount("/docs-static", StaticFiles(directory=str(static)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="citechat API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon.png",
+                                   swagger_ui_parameters={"validatorUrl": None})
+        page.headers["Content-Security-Policy"] = _DOCS_POLICY
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        page = get_redoc_html(openapi_url="/openapi.json", title="citechat API",
+                              redoc_js_url="/docs-static/redoc.js",
+                              redoc_favicon_url="/docs-static/favicon.png", with_google_fonts=False)
+        page.headers["Content-Security-Policy"] = _DOCS_POLICY
+        return page
+
+
 def build_app(pipeline: Pipeline) -> FastAPI:
     """FastAPI app: the chat UI at /, the HTTP API under /api (docs at /docs), the widget at /widget.js."""
     import gradio as gr
+    from gradio.utils import get_upload_folder
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from rag.ui.app import asset, build_blocks
+    from rag.ui.guard import GradioGuard, UploadLedger
     from rag.ui.suggestions import SuggestionCache
 
     settings = pipeline.settings
     limiter = RateLimiter(settings.rate_limit_per_minute)
-    app = FastAPI(title="citechat", version="0.1.0",
+    app = FastAPI(title="citechat", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Answers from a corpus of articles, citing the exact sentences they rest on.")
+    add_api_docs(app)
     install_error_handlers(app)
     app.include_router(make_router(pipeline, limiter))
 
@@ -72,19 +120,43 @@ def build_app(pipeline: Pipeline) -> FastAPI:
         return HTMLResponse(embed_page(title), headers={
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'"})
 
-    # Outermost layers: CORS for the widget's cross-origin calls, then the body-size cap on /api.
+    # Outermost first: the client's address (from a trusted proxy only), CORS for the widget's cross-origin calls,
+    # the body-size cap on /api, and the guard in front of Gradio's routes.
+    app.add_middleware(GradioGuard, ledger=UploadLedger(budget_bytes=3 * settings.max_file_bytes),
+                       upload_folder=get_upload_folder, client_key=scope_client,
+                       max_upload_bytes=settings.max_file_bytes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(CORSMiddleware, allow_origin_regex=origin_regex(settings.allowed_origins),
                        allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+    if trusted_proxies(settings):
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies(settings))
 
     suggestions = SuggestionCache(pipeline)
     # Warm the example questions in the background so the first page load does not wait for them. Not a daemon:
     # a daemon killed inside Chroma's or ONNX Runtime's native code by an early exit segfaulted the interpreter.
     threading.Thread(target=suggestions.get, name="suggestions").start()
     demo = build_blocks(pipeline, limiter, suggestions)
-    return gr.mount_gradio_app(app, demo, path="/", css=asset("style.css"), js=asset("chat.js"),
-                               max_file_size=settings.max_file_bytes, footer_links=["api"],
-                               theme=gr.themes.Default())
+    mounted = gr.mount_gradio_app(app, demo, path="/", css=asset("style.css"), js=asset("chat.js"),
+                                  max_file_size=settings.max_file_bytes, footer_links=["api"],
+                                  theme=gr.themes.Default())
+    # Mounting never marks the Blocks launched, and Gradio skips its own upload-folder check until it is; the
+    # guard is the first line, this the second.
+    demo.has_launched = True
+    return mounted
+
+
+def trusted_proxies(settings: Settings) -> list[str]:
+    """The addresses and networks in ``RAG_TRUSTED_PROXIES``."""
+    return [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+
+
+def uvicorn_config(app: FastAPI, settings: Settings, **options: object) -> uvicorn.Config:
+    """How the app is served: uvicorn's own proxy-header handling off (it trusts loopback by default), because
+    ``build_app`` applies ``RAG_TRUSTED_PROXIES`` itself."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False,
+                          **options)  # type: ignore[arg-type]
 
 
 def serve(settings: Settings, ingest_first: bool = True) -> None:
@@ -96,4 +168,4 @@ def serve(settings: Settings, ingest_first: bool = True) -> None:
         print(pipeline.ingest([settings.corpus_dir]).summary(), flush=True)
     pipeline.warm_up()
     print(f"citechat on http://{settings.host}:{settings.port}  (API docs: /docs, widget: /widget.js)", flush=True)
-    uvicorn.run(build_app(pipeline), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.Server(uvicorn_config(build_app(pipeline), settings)).run()

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from rag import Pipeline, Settings
-from rag.server import build_app
+from rag.server import build_app, uvicorn_config
 from tests.conftest import CORPUS, free_port, make_settings
 
 ADMIN_TOKEN = "test-admin-token"
@@ -44,8 +44,8 @@ class ServerThread:
     """uvicorn serving an ASGI app from a daemon thread."""
 
     def __init__(self, app: object, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
+        settings = Settings(host="127.0.0.1", port=port)
+        self.server = uvicorn.Server(uvicorn_config(app, settings, lifespan="on"))  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{port}"
 

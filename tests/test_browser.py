@@ -240,3 +240,17 @@ def test_xss_payloads_never_run(browser: object, live_app: LiveApp, host_page: t
         assert widget.dialogs == []
     finally:
         widget.close()
+
+
+@pytest.mark.parametrize(("path", "rendered"), [("/docs", ".swagger-ui .info"), ("/redoc", ".redoc-wrap")])
+def test_api_docs_load_from_the_app_itself(browser: object, live_app: LiveApp, path: str, rendered: str) -> None:
+    view = Page(browser, {_host(live_app.url)}, viewport={"width": 1100, "height": 800})
+    try:
+        view.page.goto(live_app.url + path, timeout=FIRST_LOAD_MS)
+        view.page.locator(rendered).first.wait_for(timeout=60_000)
+        assert "citechat" in view.page.locator(rendered).first.inner_text()
+        view.page.get_by_text("/api/ask/stream").first.wait_for(timeout=30_000)
+        view.shot(f"api-docs{path.replace('/', '-')}")
+        assert not view.external, f"requests left the machine: {view.external}"
+    finally:
+        view.close()

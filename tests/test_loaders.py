@@ -6,6 +6,7 @@ import pytest
 
 from rag.errors import CorpusError, RagError
 from rag.loaders import find_files, html_to_text, load_document
+from rag.splitting import split_document
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -63,3 +64,29 @@ def test_find_files_yields_supported_files_relative_to_root(tmp_path: Path) -> N
         (tmp_path / name).write_text("Some text here.")
     sources = sorted(source for _, source in find_files([tmp_path]))
     assert sources == ["a.txt", "c.html", "sub/b.md"]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_every_line_ending_separates_paragraphs(tmp_path: Path, newline: str) -> None:
+    raw = newline.join(["Council notes", "", "The council met on Monday.", "", "It voted five to two."])
+    doc = load_document(write(tmp_path / "a.txt", raw.encode()), "a.txt", 10**6)
+    assert doc.text == "Council notes\n\nThe council met on Monday.\n\nIt voted five to two."
+    assert [s.text for s in split_document(doc)] == ["The council met on Monday.", "It voted five to two."]
+
+
+def test_markdown_images_and_links_are_reduced_to_their_text(tmp_path: Path) -> None:
+    raw = ("# Lanterns\n\nThe festival began in 1802.\r\r![pixel](http://host/pixel.png)\n\n"
+           "See [the archive](http://host/login \"Log in\") and [![logo](l.png)](http://x) or [a note][1] at "
+           "<https://example.org/a>.\n\n[1]: http://host/ref\n")
+    doc = load_document(write(tmp_path / "a.md", raw.encode()), "a.md", 10**6)
+    texts = [s.text for s in split_document(doc)]
+    assert "http://host" not in doc.text and "](" not in doc.text and "![" not in doc.text
+    assert texts[0] == "The festival began in 1802."
+    assert "See the archive and logo or a note at https://example.org/a." in texts
+    assert not any(t.endswith("!") for t in texts)
+    assert doc.title == "Lanterns"
+
+
+def test_plain_text_keeps_bracketed_text(tmp_path: Path) -> None:
+    raw = "He said [sic] that ![this](x) stays as written in a .txt file."
+    assert load_document(write(tmp_path / "a.txt", raw.encode()), "a.txt", 10**6).text == raw

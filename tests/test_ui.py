@@ -16,7 +16,18 @@ from rag.api import RateLimiter
 from rag.server import origin_regex
 from rag.ui.admin import AdminError, check_token, remove_article, safe_article_name, save_article
 from rag.ui.corpus_tab import add_articles
-from rag.ui.render import answer_html, articles_html, citation_context, context_for, message_html, stream_prefixes
+from rag.ui.eval_tab import RunFolders
+from rag.ui.render import (
+    answer_html,
+    articles_html,
+    citation_context,
+    context_for,
+    display_text,
+    message_html,
+    question_html,
+    stream_prefixes,
+    summary_html,
+)
 from rag.ui.suggestions import answerable_suggestions, candidate_questions
 from tests.conftest import ARTIFACTS
 from tests.live_server import ADMIN_TOKEN, LiveApp, shared_app, start_app
@@ -47,6 +58,42 @@ def test_message_html_escapes_everything_from_the_corpus() -> None:
     assert 'href="#cc-x-1"' in html and "#cc-x-7" not in html, "only markers with a citation become links"
 
 
+LINE_BREAKS = ["\r", "\r\n", "\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("newline", LINE_BREAKS, ids=[repr(b) for b in LINE_BREAKS])
+def test_corpus_text_cannot_end_the_html_block_with_any_line_break(newline: str) -> None:
+    injected = f"It ended in 1802.{newline}{newline}![pixel](http://host/p.png) and [a link](http://host/login)"
+    text = f"Before. {injected} After."
+    citation = cite(injected, start=len("Before. "))
+    answer = make_answer(f"{injected} [1]", [citation])
+    html = message_html(answer, "cc-z", [context_for(citation, text)], {"a.txt": injected})
+    assert not any(b in html for b in LINE_BREAKS), "one line: the Markdown renderer keeps it one HTML block"
+    assert "<img" not in html and "<a href=\"http" not in html
+
+
+def test_bidi_controls_are_shown_not_obeyed_and_citations_stay_verbatim() -> None:
+    stored = "Written by \u202enalpak ecnerwal\u202c today."
+    assert display_text(stored) == "Written by \u27e8U+202E\u27e9nalpak ecnerwal\u27e8U+202C\u27e9 today."
+    citation = cite(stored)
+    html = message_html(make_answer("x [1]", [citation]), "a", [context_for(citation, stored)], {})
+    assert "\u202e" not in html and "U+202E" in html
+    assert citation.text == stored
+
+
+def test_questions_are_shown_as_text_not_markdown() -> None:
+    html = question_html("see ![x](http://host/p.png) **bold** <b>b</b>\r\rnext")
+    assert html.startswith('<div class="cc-question">') and "\r" not in html
+    assert "&lt;b&gt;" in html and "![x](http://host/p.png)" in html
+
+
+def test_eval_summary_escapes_the_uploaded_file_name() -> None:
+    summary = {"dataset": f"{PAYLOAD}\r\r![p](http://h/p.png).jsonl", "questions": 2, "answerable": 2,
+               "unanswerable": 0, "k": 3, "metrics": {"pass_rate": 0.5}}
+    html = summary_html(summary)
+    assert "<script" not in html and "&lt;script&gt;" in html and "2 questions" in html and "\r" not in html
+
+
 def test_abstention_looks_different_and_has_no_sources() -> None:
     html = message_html(make_answer("The corpus does not say.", [], abstained=True), "cc-y", [], {})
     assert 'class="cc-abstain"' in html and "cc-sources" not in html
@@ -68,6 +115,14 @@ def test_citation_context_is_the_paragraph_around_the_sentence() -> None:
     start = text.index("Second")
     ctx = citation_context(text, start, start + len("Second one."))
     assert (ctx.before, ctx.sentence, ctx.after) == ("First one. ", "Second one.", " Third one.")
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"])
+def test_citation_context_stops_at_blank_lines_of_any_line_ending(newline: str) -> None:
+    text = newline.join(["Earlier paragraph.", "", "First one. Second one.", "", "Later paragraph."])
+    start = text.index("Second")
+    ctx = citation_context(text, start, start + len("Second one."))
+    assert (ctx.before, ctx.sentence, ctx.after) == ("First one. ", "Second one.", "")
 
 
 def test_citation_context_trims_long_paragraphs() -> None:
@@ -188,6 +243,26 @@ def test_rate_limiter_counts_per_client() -> None:
     assert [limiter.retry_after("a") for _ in range(3)][:2] == [0.0, 0.0]
     assert limiter.retry_after("a") > 0 and limiter.retry_after("b") == 0.0
     assert all(RateLimiter(0).retry_after("a") == 0.0 for _ in range(100))
+
+
+def test_rate_limiter_charges_a_batch_at_once() -> None:
+    limiter = RateLimiter(5)
+    assert limiter.retry_after("a", cost=3) == 0.0
+    assert limiter.retry_after("a", cost=3) > 0, "3 + 3 is over 5: refused, and nothing counted"
+    assert limiter.retry_after("a", cost=2) == 0.0
+    assert limiter.retry_after("a") > 0
+    assert limiter.retry_after("b", cost=6) == float("inf"), "more than the limit never fits"
+
+
+def test_evaluation_downloads_keep_only_the_newest_runs(tmp_path: Path) -> None:
+    runs = RunFolders(lambda: str(tmp_path), keep=3)
+    made = []
+    for n in range(7):
+        folder = runs.new()
+        (folder / "results.jsonl").write_text("x" * 1000)
+        os.utime(folder, ns=(n * 10**9, n * 10**9))
+        made.append(folder)
+    assert sorted(p.name for p in (tmp_path / "citechat-eval").iterdir()) == sorted(p.name for p in made[-3:])
 
 
 # -- the corpus tab in a browser ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The end-of-run summary as rows, a rich table (CLI) or Markdown (UI)."""
+"""The end-of-run summary as rows and a rich table (CLI); the UI renders the same rows as HTML."""
 
 from __future__ import annotations
 
@@ -43,27 +43,17 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _headline(summary: dict[str, Any]) -> str:
+def headline(summary: dict[str, Any]) -> str:
     return (f"{summary.get('dataset', '')}: {summary['questions']} questions ({summary['answerable']} answerable, "
             f"{summary['unanswerable']} unanswerable), k = {summary['k']}, {summary.get('errors', 0)} errors")
 
 
 def rich_table(summary: dict[str, Any]) -> Table:
     """The summary as a rich table for the terminal."""
-    table = Table(title=_headline(summary), title_justify="left")
+    table = Table(title=headline(summary), title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
     for label, value, note in summary_rows(summary):
         table.add_row(label, value, note)
     return table
-
-
-def summary_markdown(summary: dict[str, Any]) -> str:
-    """The summary as a Markdown table for the UI."""
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = [f"**{cell(_headline(summary))}**", "", "| metric | value | |", "|---|---:|---|"]
-    lines += [f"| {cell(a)} | {cell(b)} | {cell(c)} |" for a, b, c in summary_rows(summary)]
-    return "\n".join(lines)

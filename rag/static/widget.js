@@ -51,10 +51,20 @@
     "form button:disabled{background:#93c5fd;cursor:default;}"
   ].join("");
 
-  function el(tag, cls, text) {
+  // Bidirectional controls would reorder what the reader sees ("nalpak" shown as "kaplan"): show them as marks.
+  var BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function shown(text) {
+    return String(text).replace(BIDI, function (c) {
+      return "\u27e8U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "\u27e9";
+    });
+  }
+
+  function text(value) { return document.createTextNode(shown(value)); }
+
+  function el(tag, cls, content) {
     var node = document.createElement(tag);
     if (cls) node.className = cls;
-    if (text != null) node.textContent = text;
+    if (content != null) node.textContent = shown(content);
     return node;
   }
 
@@ -131,9 +141,9 @@
     }).then(function (doc) {
       var ctx = doc.context || { before: "", sentence: citation.text, after: "" };
       box.textContent = "";
-      box.appendChild(document.createTextNode(ctx.before));
+      box.appendChild(text(ctx.before));
       box.appendChild(el("mark", null, ctx.sentence));
-      box.appendChild(document.createTextNode(ctx.after));
+      box.appendChild(text(ctx.after));
     }).catch(function () {
       box.textContent = "";
       box.appendChild(el("mark", null, citation.text));
@@ -158,7 +168,7 @@
         });
         node.appendChild(marker);
       } else if (part) {
-        node.appendChild(document.createTextNode(part));
+        node.appendChild(text(part));
       }
     });
     if (!answer.citations.length) return;
@@ -168,7 +178,7 @@
       var button = el("button", "cite");
       button.type = "button";
       button.appendChild(el("b", null, "[" + (i + 1) + "]"));
-      button.appendChild(document.createTextNode(c.text));
+      button.appendChild(text(c.text));
       button.appendChild(el("span", "name", "— " + c.source));
       button.addEventListener("click", function () { toggleContext(item, button, c); });
       item.appendChild(button);

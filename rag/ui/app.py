@@ -38,7 +38,8 @@ def _base_url(request: gr.Request | None) -> str:
 def build_blocks(pipeline: Pipeline, limiter: RateLimiter, suggestions: SuggestionCache | None = None) -> gr.Blocks:
     """The whole web UI over one pipeline."""
     suggestions = suggestions or SuggestionCache(pipeline)
-    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=False) as demo:
+    # Gradio's own copies (uploads it cached, files it served) go after an hour, checked every ten minutes.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nAnswers from the article corpus, citing the exact sentences.",
                     elem_id="cc-header")
         with gr.Tabs():
@@ -47,7 +48,7 @@ def build_blocks(pipeline: Pipeline, limiter: RateLimiter, suggestions: Suggesti
             with gr.Tab("Corpus", id="corpus"):
                 build_corpus_tab(demo, pipeline)
             with gr.Tab("Evaluate", id="evaluate"):
-                eval_tab(pipeline)
+                eval_tab(pipeline, limiter)
             with gr.Tab("Embed", id="embed"):
                 gr.Markdown("Put the chat on any web page: paste this before `</body>` (a floating bubble; "
                             "the page's origin must be in `RAG_ALLOWED_ORIGINS`).")

@@ -6,7 +6,6 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from html import escape
 from typing import Any
 
 import gradio as gr
@@ -15,7 +14,7 @@ from rag.api import RateLimiter
 from rag.errors import RagError
 from rag.models import Answer
 from rag.pipeline import Pipeline
-from rag.ui.render import CitationContext, context_for, error_html, message_html, stream_prefixes
+from rag.ui.render import CitationContext, context_for, error_html, message_html, question_html, stream_prefixes
 from rag.ui.suggestions import SuggestionCache
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ def citation_contexts(pipeline: Pipeline, answer: Answer) -> tuple[list[Citation
 def answer_stream(pipeline: Pipeline, limiter: RateLimiter, question: str, messages: Messages, turns: Turns,
                   client: str) -> Iterator[tuple[Messages, Turns]]:
     """Append the question and stream the answer into the chat; ``turns`` keeps plain text for follow-ups."""
-    messages = [*messages, {"role": "user", "content": escape(question)}]
+    messages = [*messages, {"role": "user", "content": question_html(question)}]
     yield messages, turns
     wait = limiter.retry_after(client)
     if wait:
@@ -77,7 +76,8 @@ def build_chat_tab(demo: gr.Blocks, pipeline: Pipeline, limiter: RateLimiter, su
     turns = gr.State([])
     pending = gr.State("")
     chatbot = gr.Chatbot(elem_id="cc-chat", height="60vh", min_height=280, show_label=False, buttons=["copy"],
-                         feedback_options=None, placeholder="Ask a question about the articles in the corpus.")
+                         feedback_options=None, placeholder="Ask a question about the articles in the corpus.",
+                         latex_delimiters=[])  # "$$" in an article is text, not a formula
     with gr.Row(elem_classes="cc-suggestions"):
         buttons = [gr.Button(visible=False, size="sm", variant="secondary", elem_classes="cc-suggestion",
                              min_width=120) for _ in range(SUGGESTION_SLOTS)]

@@ -1,14 +1,22 @@
-"""HTML for answers and citations. Every piece of corpus or user text goes through ``html.escape`` here."""
+"""HTML for answers, citations, the corpus table and evaluation summaries. Every piece of corpus or user text that
+reaches the UI goes through ``display_text`` here: the one sanitising path."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
+from rag.evaluation.summary_table import headline, summary_rows
 from rag.models import Answer, Citation
 
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+# A blank line in any line-ending convention, or Unicode's paragraph separator.
+_PARAGRAPH_BREAK = re.compile(r"(?:\r\n|\r|\n)[ \t]*(?:\r\n|\r|\n)|\u2029")
+# Every line break form: one inside the chat's one-line HTML block would end it and let Markdown render.
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+# Bidirectional controls reorder what the reader sees ("nalpak ecnerwal" shown as "kaplan lawrence").
+_BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 # Paragraphs longer than this are trimmed to a window around the cited sentence.
 _MAX_CONTEXT_CHARS = 900
@@ -49,12 +57,24 @@ def context_for(citation: Citation, document_text: str | None) -> CitationContex
 
 def _flatten(text: str) -> str:
     """Line breaks inside a paragraph become spaces (the chat would turn them into <br>)."""
-    return re.sub(r"\r?\n", " ", text)
+    return _LINE_BREAK.sub(" ", text)
+
+
+def display_text(text: str) -> str:
+    """Text from the corpus or a user as HTML for the UI: escaped, on one line, bidirectional controls shown as
+    visible marks (``⟨U+202E⟩``). Only the display changes; citations and the API keep the text verbatim."""
+    shown = _BIDI_CONTROL.sub(lambda m: f"\u27e8U+{ord(m.group()):04X}\u27e9", _flatten(text))
+    return escape(shown)
+
+
+def question_html(question: str) -> str:
+    """A user's question as a chat message: shown as text, never rendered as Markdown."""
+    return f'<div class="cc-question">{display_text(question)}</div>'
 
 
 def answer_html(answer: Answer, anchor: str, text: str | None = None) -> str:
     """The answer text with its ``[n]`` markers turned into links to ``#<anchor>-n``; ``text`` may be a prefix."""
-    body = escape(answer.answer if text is None else text)
+    body = display_text(answer.answer if text is None else text)
     count = len(answer.citations)
 
     def link(match: re.Match[str]) -> str:
@@ -74,10 +94,11 @@ def sources_html(answer: Answer, anchor: str, contexts: list[CitationContext], t
         title = titles.get(citation.source, "")
         items.append(
             f'<li class="cc-source" id="{anchor}-{n}"><div class="cc-source-head"><span class="cc-num">[{n}]</span> '
-            + (f'<span class="cc-title">{escape(title)}</span> ' if title else "")
-            + f'<span class="cc-name">{escape(citation.source)}</span> '
+            + (f'<span class="cc-title">{display_text(title)}</span> ' if title else "")
+            + f'<span class="cc-name">{display_text(citation.source)}</span> '
             f'<span class="cc-score">score {citation.score:.3f}</span></div>'
-            f'<p class="cc-context">{escape(ctx.before)}<mark>{escape(ctx.sentence)}</mark>{escape(ctx.after)}</p></li>'
+            f'<p class="cc-context">{display_text(ctx.before)}<mark>{display_text(ctx.sentence)}</mark>'
+            f'{display_text(ctx.after)}</p></li>'
         )
     return f'<ol class="cc-sources">{"".join(items)}</ol>' if items else ""
 
@@ -93,19 +114,29 @@ def message_html(answer: Answer, anchor: str, contexts: list[CitationContext], t
 
 def error_html(message: str) -> str:
     """A chat message for a rejected question."""
-    return f'<div class="cc-error">{escape(message)}</div>'
+    return f'<div class="cc-error">{display_text(message)}</div>'
 
 
 def articles_html(rows: list[tuple[str, str, int]]) -> str:
     """The corpus tab's table of (source, title, sentences)."""
     if not rows:
         return '<p class="cc-empty">No article is indexed yet.</p>'
-    body = "".join(f"<tr><td>{escape(source)}</td><td>{escape(title)}</td><td class='cc-count'>{count}</td></tr>"
-                   for source, title, count in rows)
+    body = "".join(f"<tr><td>{display_text(source)}</td><td>{display_text(title)}</td>"
+                   f"<td class='cc-count'>{count}</td></tr>" for source, title, count in rows)
     total = sum(r[2] for r in rows)
     return (f'<table class="cc-articles"><thead><tr><th>Source</th><th>Title</th><th>Sentences</th></tr></thead>'
             f"<tbody>{body}</tbody><tfoot><tr><td colspan='2'>{len(rows)} articles</td>"
             f"<td class='cc-count'>{total}</td></tr></tfoot></table>")
+
+
+def summary_html(summary: dict[str, Any]) -> str:
+    """An evaluation summary (its headline names the uploaded file) as an HTML table."""
+    rows = "".join(f"<tr><td>{display_text(label)}</td><td class='cc-count'>{display_text(value)}</td>"
+                   f"<td class='cc-note'>{display_text(note)}</td></tr>"
+                   for label, value, note in summary_rows(summary))
+    return (f'<div class="cc-eval-summary"><p><strong>{display_text(headline(summary))}</strong></p>'
+            f'<table class="cc-articles"><thead><tr><th>metric</th><th>value</th><th></th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>")
 
 
 def stream_prefixes(text: str, step: int = 3) -> list[str]:
