@@ -1,10 +1,11 @@
-# The two commands of the README: `make run` (install + serve the app) and `make test` (install + full suite).
+# The two commands of the README: `make run` (install + serve the app) and `make test` (install + lint + full suite +
+# the fast tier in a fresh clone).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean
+.PHONY: run test test-fast install lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +22,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test.sh
+
+# The edit loop: no browser, no Chroma server, nothing marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not chroma_server" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check rag tests bench app.py

@@ -1,4 +1,5 @@
-"""Benchmark corpora: the seed article, SQuAD articles from ../shared/eval, and synthetic Faker news articles."""
+"""Benchmark corpora: the seed article, SQuAD articles (the repository's slice, or a file given with ``--squad``),
+and synthetic Faker news articles."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CORPUS = ROOT / "corpus"
-SHARED_EVAL = ROOT.parent / "shared" / "eval"
-SQUAD_FILE = SHARED_EVAL / "squad" / "squad-v1.1-dev-shared.json"
-SEED_QUESTIONS = SHARED_EVAL / "seed_questions.jsonl"
+DATA = ROOT / "tests" / "data"
+SEED_QUESTIONS = DATA / "seed_questions.jsonl"
+SQUAD_SLICE = DATA / "squad-v1.1-slice.json"
+_squad_file = SQUAD_SLICE
 # Average sentences per SQuAD paragraph is ~5; synthetic articles use the same paragraph shape.
 _SENTENCES_PER_PARAGRAPH = (3, 7)
 _PARAGRAPHS_PER_ARTICLE = (4, 12)
@@ -46,8 +48,16 @@ def seed_questions() -> list[Question]:
     return out
 
 
+def use_squad(path: Path) -> None:
+    """Take SQuAD articles and questions from ``path`` (``--squad``) instead of the repository's slice."""
+    global _squad_file
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such SQuAD file")
+    _squad_file = path
+
+
 def _squad_articles() -> list[tuple[str, list[dict]]]:
-    data = json.loads(SQUAD_FILE.read_text(encoding="utf-8"))["data"]
+    data = json.loads(_squad_file.read_text(encoding="utf-8"))["data"]
     return [(a["title"], a["paragraphs"]) for a in data]
 
 

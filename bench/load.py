@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT.parent / "shared" / "eval" / "seed_questions.jsonl"
+SEED = ROOT / "tests" / "data" / "seed_questions.jsonl"
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Load (reliability)"
 # Questions the corpus does not answer and odd inputs are part of real traffic too.

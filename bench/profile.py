@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pyinstrument import Profiler
 
-from bench.corpus import squad_questions
+from bench.corpus import squad_questions, use_squad
 from bench.ours import settings_for
 from rag import Pipeline
 
@@ -23,8 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", required=True, help="Index folder (ingest: recreated).")
     parser.add_argument("--corpus", help="Corpus folder for ingest.")
     parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--squad", type=Path, help="SQuAD v1.1 file (default: the repository's slice).")
     parser.add_argument("--html", help="Also write pyinstrument's HTML here.")
     args = parser.parse_args(argv)
+    if args.squad:
+        use_squad(args.squad)
     index = Path(args.index)
     profiler = Profiler(interval=0.0005)
     if args.what == "ask":

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.corpus import SEED_CORPUS, build_corpus, seed_questions, squad_questions
+from bench.corpus import SEED_CORPUS, build_corpus, seed_questions, squad_questions, use_squad
 from bench.measure import load_average, machine, peak_rss_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1k/10k sentences, 100 questions, 5 s HTTP levels.")
     parser.add_argument("--sizes", help="Comma-separated corpus sizes, smallest first (1k,10k,100k,1m).")
     parser.add_argument("--questions", type=int, help="SQuAD questions for latency and quality.")
+    parser.add_argument("--squad", type=Path, help="SQuAD v1.1 file for corpora and questions (default: the "
+                        "repository's slice, tests/data/squad-v1.1-slice.json; the figures in docs/benchmarks.md "
+                        "use the team's 17-article file).")
     parser.add_argument("--clients", default="1,4,16,50", help="HTTP concurrency levels.")
     parser.add_argument("--http-seconds", type=float, help="Duration of each HTTP level.")
     parser.add_argument("--http-max-requests", type=int, default=3000, help="Cap on requests per HTTP level.")
@@ -231,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="JSON file to write (default bench/results/<time>-<size>.json).")
     parser.add_argument("--clean", action="store_true", help="Delete the work folder afterwards.")
     args = parser.parse_args(argv)
+    if args.squad:
+        use_squad(args.squad)
     args.sizes = args.sizes or ("1k,10k" if args.quick else "1k,10k,100k")
     args.questions = args.questions or (100 if args.quick else 300)
     args.http_seconds = args.http_seconds or (5.0 if args.quick else 15.0)

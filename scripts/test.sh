@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Full test suite: Debian's Chromium for browser tests, a Chroma server for the server-mode tests, then pytest.
+# Full test suite: lint and types, Debian's Chromium for browser tests, a Chroma server for the server-mode tests,
+# pytest, then the fast tier again from a fresh clone with nothing beside it (the repository carries its test data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+
+$BIN/ruff check rag tests bench app.py
+$BIN/mypy rag
 
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -26,3 +30,5 @@ done
 export RAG_TEST_CHROMA_URL="127.0.0.1:$port"
 
 $BIN/python -m pytest "$@"
+unset RAG_TEST_CHROMA_URL
+bash scripts/test-clone.sh

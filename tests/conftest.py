@@ -23,9 +23,18 @@ from rag import Pipeline, Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-SHARED = ROOT.parent / "shared"
-SEED_QUESTIONS = SHARED / "eval" / "seed_questions.jsonl"
+DATA = ROOT / "tests" / "data"
+SEED_QUESTIONS = DATA / "seed_questions.jsonl"
+SQUAD_SLICE = DATA / "squad-v1.1-slice.json"
 ARTIFACTS = ROOT / "test-artifacts"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a Chroma server, so the fast tier (``make test-fast``) can leave them out."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "chroma_server" in getattr(item, "fixturenames", ()) or params.get("settings") == "server":
+            item.add_marker(pytest.mark.chroma_server)
 
 
 def free_port() -> int:

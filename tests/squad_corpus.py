@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from rag import Pipeline
-from tests.conftest import SHARED, make_settings
+from tests.conftest import SQUAD_SLICE, make_settings
 
-SQUAD_V11 = SHARED / "eval" / "squad" / "squad-v1.1-dev-shared.json"
 _lock = threading.Lock()
 _built: dict[str, SquadCorpus] = {}
 
@@ -29,7 +28,7 @@ class SquadCorpus:
 
 def build(title: str, root: Path) -> SquadCorpus:
     """Write the article, ingest it into a fresh embedded index, map answer starts to article offsets."""
-    article = next(a for a in json.loads(SQUAD_V11.read_text(encoding="utf-8"))["data"] if a["title"] == title)
+    article = next(a for a in json.loads(SQUAD_SLICE.read_text(encoding="utf-8"))["data"] if a["title"] == title)
     text, questions = title.replace("_", " "), []
     for para in article["paragraphs"]:
         text += "\n\n"

@@ -16,14 +16,12 @@ import pytest
 from rag import onnx_model
 from rag.embeddings import QUERY_TEXTS, SentenceEmbeddings, load_model
 
-from .conftest import CORPUS, SHARED
-
-SQUAD = SHARED / "eval" / "squad" / "squad-v1.1-dev-shared.json"
+from .conftest import CORPUS, SQUAD_SLICE
 
 
 def _texts() -> list[str]:
     """Questions and passages of every length, from the seed article and SQuAD, plus awkward strings."""
-    data = json.loads(SQUAD.read_text(encoding="utf-8"))["data"][:2]
+    data = json.loads(SQUAD_SLICE.read_text(encoding="utf-8"))["data"][:2]
     contexts = [p["context"] for a in data for p in a["paragraphs"]][:40]
     questions = [qa["question"] for a in data for p in a["paragraphs"] for qa in p["qas"]][:40]
     seed = [line for f in CORPUS.iterdir() for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]

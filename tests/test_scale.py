@@ -16,9 +16,7 @@ from rag.cleaning import content_paragraphs
 from rag.splitting import _split_block
 from rag.store import SentenceStore
 
-from .conftest import CORPUS, SHARED
-
-SQUAD = SHARED / "eval" / "squad" / "squad-v1.1-dev-shared.json"
+from .conftest import CORPUS, SQUAD_SLICE
 
 
 def _pieces(pieces: list[str]) -> list[str]:
@@ -28,7 +26,7 @@ def _pieces(pieces: list[str]) -> list[str]:
 @pytest.mark.slow
 def test_fast_splitter_gives_exactly_pysbd_sentences_on_squad_and_seed() -> None:
     segmenter = pysbd.Segmenter(language="en", clean=False)
-    paragraphs = [p["context"] for a in json.loads(SQUAD.read_text(encoding="utf-8"))["data"][:6]
+    paragraphs = [p["context"] for a in json.loads(SQUAD_SLICE.read_text(encoding="utf-8"))["data"][:6]
                   for p in a["paragraphs"]]
     for path in CORPUS.glob("*.txt"):
         text = path.read_text(encoding="utf-8")

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from retrieval import question_vectors  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
-from squad import CACHE, SEED, V11, V20, build_index, source_by_title, split_articles  # noqa: E402
+from squad import CACHE, DATA, build_index, configure, source_by_title, split_articles  # noqa: E402
 
 from rag.abstain import AbstentionModel  # noqa: E402
 from rag.answer import context_text  # noqa: E402
@@ -85,7 +85,7 @@ def tune_only_v20() -> Path:
     """The SQuAD 2.0 file cut down to its tuning articles (the small index a fit may see)."""
     path = CACHE / "squad-v2.0-tune-articles.json"
     tune_titles = set(split_articles()[0])
-    data = json.loads(V20.read_text(encoding="utf-8"))
+    data = json.loads(DATA.v20.read_text(encoding="utf-8"))
     data["data"] = [a for a in data["data"] if a["title"] in tune_titles]
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
@@ -98,7 +98,7 @@ def build_cases() -> list[Case]:
         return [Case(**row) for row in pickle.loads(cache.read_bytes())]  # noqa: S301 - our own cache file
     tune_titles = set(split_articles()[0])
     big, _ = build_index()
-    v20, v11 = _qas(V20), _qas(V11)
+    v20, v11 = _qas(DATA.v20), _qas(DATA.v11)
     vec = {q: v for qs, name in ((v20, "v20"), (v11, "v11"))
            for (_, q, _), v in zip(qs, question_vectors(big, [q for _, q, _ in qs], name), strict=True)}
     cases: list[Case] = []
@@ -118,13 +118,13 @@ def build_cases() -> list[Case]:
     # Out-of-corpus: v1.1 questions with their own article hidden (even positions), asked normally (odd).
     add(big, v11[::2], "17", "outside", [sources[t] for t, _, _ in v11[::2]], answerable=False)
     add(big, v11[1::2], "17", "inside")
-    for index, pipeline in (("6", build_index("squad20", V20)[0]),
+    for index, pipeline in (("6", build_index("squad20", DATA.v20)[0]),
                             ("4", build_index("squad20tune", tune_only_v20())[0])):
         present = set(source_by_title(pipeline))
         add(pipeline, v20 if index == "6" else [x for x in v20 if x[0] in tune_titles], index, "v2")
         # v1.1 questions about articles this small index lacks are out-of-corpus by construction.
         add(pipeline, [x for x in v11[::2] if x[0] not in present], index, "outside", answerable=False)
-    seed = [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines()]
+    seed = [json.loads(line) for line in DATA.seed.read_text(encoding="utf-8").splitlines()]
     add(seed_pipeline(), [("seed", s["question"], s.get("answerable", True)) for s in seed], "seed", "seed")
     cache.write_bytes(pickle.dumps([vars(c) for c in cases]))  # plain dicts: loadable from any importer
     return cases
@@ -186,6 +186,7 @@ def cross_validate(cases: list[Case], names: list[str], c: float, target: float,
 
 
 def main() -> None:
+    configure()
     parser = argparse.ArgumentParser()
     parser.add_argument("--fit", action="store_true")
     parser.add_argument("--fit-on", default="17,4", help="indexes whose tuning cases the fit sees")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from squad import V11, build_index, load_questions, source_by_title, split_articles  # noqa: E402
+from squad import DATA, build_index, configure, load_questions, source_by_title, split_articles  # noqa: E402
 
 from rag.extract import best_span  # noqa: E402
 from rag.question_types import question_word, span_type  # noqa: E402
@@ -39,10 +39,11 @@ def f1(pred: str, gold: str) -> float:
 
 
 def main() -> None:
+    configure()
     dump = {d["qid"]: d for d in pickle.loads(Path(sys.argv[1]).read_bytes())}
     pipeline, offsets = build_index()
     catalog = pipeline.catalog()
-    questions = load_questions(V11, offsets, source_by_title(pipeline))
+    questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
     tune, _ = split_articles()
     rows: dict[str, list[tuple[float, float, float, float, float]]] = collections.defaultdict(list)
     for q in questions:

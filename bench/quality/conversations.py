@@ -12,12 +12,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 from seed import seed_pipeline  # noqa: E402
-from squad import Tally, build_index  # noqa: E402
+from squad import Tally, build_index, configure  # noqa: E402
 
 from tests.conversations import load_conversations, play  # noqa: E402
 
 
 def main() -> int:
+    configure()
     pipelines = {"seed": seed_pipeline(), "squad": build_index()[0]}
     tally = Tally()
     for conv in load_conversations():

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from squad import split_articles  # noqa: E402
+from squad import configure, split_articles  # noqa: E402
 
 
 def _key(name: str) -> str:
@@ -20,6 +20,7 @@ def _key(name: str) -> str:
 
 
 def main() -> None:
+    configure()
     tune, held = split_articles()
     rows = [json.loads(line) for line in Path(sys.argv[1]).read_text(encoding="utf-8").splitlines() if line]
     print("| articles | n | hit@1 | MRR | EM | F1 | answer contains gold | abstained |")

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from squad import split_articles  # noqa: E402
+from squad import configure, split_articles  # noqa: E402
 
 BASE = ["dense", "lexical", "coverage"]
 SETS = {
@@ -113,6 +113,7 @@ def coordinate_ascent(x: np.ndarray, y: np.ndarray, coef: np.ndarray, rounds: in
 
 
 def main() -> None:
+    configure()
     dump = pickle.loads(Path(sys.argv[1]).read_bytes())
     tune_titles, _ = split_articles()
     tune = [d for d in dump if d["article"] in tune_titles]

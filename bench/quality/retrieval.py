@@ -17,7 +17,16 @@ import bm25s
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from squad import CACHE, V11, Question, build_index, load_questions, source_by_title, split_articles  # noqa: E402
+from squad import (  # noqa: E402
+    CACHE,
+    DATA,
+    Question,
+    build_index,
+    configure,
+    load_questions,
+    source_by_title,
+    split_articles,
+)
 
 from rag.catalog import Catalog  # noqa: E402
 from rag.retrieve import FusionWeights, search  # noqa: E402
@@ -82,6 +91,7 @@ def question_vectors(pipeline, texts: list[str], name: str) -> np.ndarray:  # ty
 
 
 def main() -> None:
+    configure()
     parser = argparse.ArgumentParser()
     parser.add_argument("--dump", type=Path, help="write candidate features + labels for fitting")
     parser.add_argument("--no-floors", action="store_true")
@@ -91,7 +101,7 @@ def main() -> None:
 
     pipeline, offsets = build_index()
     catalog = pipeline.catalog()
-    questions = load_questions(V11, offsets, source_by_title(pipeline))
+    questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
     rows_of: dict[str, list[int]] = {}
     for r, s in enumerate(catalog.sources):
         rows_of.setdefault(s, []).append(r)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from squad import CACHE, SEED, Tally  # noqa: E402
+from squad import CACHE, DATA, Tally, configure  # noqa: E402
 
 from rag import Pipeline, Settings  # noqa: E402
 from rag.cleaning import normalize_for_match  # noqa: E402
@@ -28,9 +28,10 @@ def seed_pipeline() -> Pipeline:
 
 
 def main() -> int:
+    configure()
     pipeline = seed_pipeline()
     tally = Tally()
-    for line in SEED.read_text(encoding="utf-8").splitlines():
+    for line in DATA.seed.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         answer = pipeline.ask(item["question"])
         if item.get("answerable", True):

@@ -6,18 +6,55 @@ The index is built once with ``Pipeline.ingest`` under ``$CITECHAT_QUALITY_CACHE
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag import Pipeline, Settings
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "eval"
-V11 = SHARED / "squad" / "squad-v1.1-dev-shared.json"
-V20 = SHARED / "squad" / "squad-v2.0-dev-shared.json"
-SEED = SHARED / "seed_questions.jsonl"
+REPO_DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 CACHE = Path(os.environ.get("CITECHAT_QUALITY_CACHE", "/tmp/citechat-quality"))
+
+
+@dataclass
+class DataFiles:
+    """The evaluation files the quality scripts read: the repository's own by default, larger ones by flag
+    (``--squad-v11``, ``--squad-v20``, ``--seed``; see ``configure``)."""
+
+    v11: Path = REPO_DATA / "squad-v1.1-slice.json"
+    v20_file: Path | None = None
+    seed: Path = REPO_DATA / "seed_questions.jsonl"
+
+    @property
+    def v20(self) -> Path:
+        """The SQuAD v2.0 file; the repository ships none, so a script that needs one says how to pass it."""
+        if self.v20_file is None:
+            sys.exit("this script needs SQuAD v2.0 questions: --squad-v20 PATH "
+                     "(e.g. ../shared/eval/squad/squad-v2.0-dev-shared.json)")
+        return self.v20_file
+
+
+DATA = DataFiles()
+
+
+def configure() -> None:
+    """Take ``--squad-v11 PATH``, ``--squad-v20 PATH`` and ``--seed PATH`` off the command line into ``DATA``,
+    leaving the script's own arguments in ``sys.argv``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--squad-v11", type=Path, help="SQuAD v1.1 file (default: the repository's slice)")
+    parser.add_argument("--squad-v20", type=Path, help="SQuAD v2.0 file (needed by abstention.py)")
+    parser.add_argument("--seed", type=Path, help="seed questions JSONL (default: the repository's)")
+    known, rest = parser.parse_known_args(sys.argv[1:])
+    for path in (known.squad_v11, known.squad_v20, known.seed):
+        if path is not None and not path.is_file():
+            sys.exit(f"{path}: no such file")
+    DATA.v11 = known.squad_v11 or DATA.v11
+    DATA.v20_file = known.squad_v20 or DATA.v20_file
+    DATA.seed = known.seed or DATA.seed
+    sys.argv[1:] = rest
 
 
 @dataclass
@@ -71,8 +108,10 @@ def load_questions(path: Path, offsets: dict[str, list[int]], sources: dict[str,
     return out
 
 
-def build_index(name: str = "squad11", squad: Path = V11) -> tuple[Pipeline, dict[str, list[int]]]:
-    """A pipeline over the SQuAD articles (ingested on first use, then reused)."""
+def build_index(name: str = "squad11", squad: Path | None = None) -> tuple[Pipeline, dict[str, list[int]]]:
+    """A pipeline over the SQuAD articles (ingested on first use, then reused; one cache per file)."""
+    squad = squad or DATA.v11
+    name = f"{name}-{squad.stem}"
     root = CACHE / name
     folder = root / "articles"
     offsets = write_articles(squad, folder)
@@ -93,10 +132,10 @@ def source_by_title(pipeline: Pipeline) -> dict[str, str]:
     return found
 
 
-# Tuning/hold-out split by article, fixed: even positions in the shared v1.1 file tune, odd ones are held out.
-def split_articles(path: Path = V11) -> tuple[list[str], list[str]]:
+# Tuning/hold-out split by article, fixed: even positions in the v1.1 file tune, odd ones are held out.
+def split_articles(path: Path | None = None) -> tuple[list[str], list[str]]:
     """(tune titles, held-out titles)."""
-    titles = [a["title"] for a in json.loads(path.read_text(encoding="utf-8"))["data"]]
+    titles = [a["title"] for a in json.loads((path or DATA.v11).read_text(encoding="utf-8"))["data"]]
     return titles[0::2], titles[1::2]
 
 
