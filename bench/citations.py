@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.corpus import Question
-from rag.splitting import sentence_spans
+from rag.ingest.splitting import sentence_spans
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from bench.corpus import Question
 from bench.measure import cpu_times, dir_mb, load_average, percentiles, steal_share
 from bench.standin import StandInEmbeddings
 from rag import Pipeline, Settings
-from rag.embeddings import load_model
-from rag.loaders import find_files, load_document
-from rag.splitting import split_document
+from rag.index.embeddings import load_model
+from rag.ingest.loaders import find_files, load_document
+from rag.ingest.splitting import split_document
 
 
 def settings_for(index_dir: Path, chroma_url: str | None = None) -> Settings:
@@ -49,7 +49,7 @@ def ingest_run(corpus: Path, index_dir: Path, batch_size: int, reference: bool =
     if stand_in:
         real = _real_texts(corpus)
         embedder = StandInEmbeddings(real)
-        with patch("rag.ingest.SentenceEmbeddings", lambda *_: embedder):
+        with patch("rag.ingest.sync.SentenceEmbeddings", lambda *_: embedder):
             started = time.perf_counter()
             report = Pipeline(settings_for(index_dir)).ingest([corpus])
             result = {"sentences": report.total_sentences, "files": report.added, "vectors": "stand-in",
@@ -65,7 +65,7 @@ def ingest_run(corpus: Path, index_dir: Path, batch_size: int, reference: bool =
     started, cpu = time.perf_counter(), time.process_time()
     report = pipeline.ingest([corpus])
     ingest_s, ingest_cpu = time.perf_counter() - started, time.process_time() - cpu
-    texts = list(pipeline.catalog().texts)
+    texts = list(pipeline.snapshot().texts)
     encode_s = encode_cpu = ours_s = 0.0
     if reference:
         torch.set_num_threads(pipeline.embedder.bulk_threads)  # what the ingest's bulk encodes used
@@ -116,7 +116,7 @@ def latency_run(index_dir: Path, questions: list[Question], warmup: int = 10) ->
         cpu_samples.append((time.process_time() - cpu) * 1000)
         for stage in stages:
             stages[stage].append(answer.timings_ms.get(stage, 0.0))
-    return {"sentences": len(pipeline.catalog()), **percentiles(samples),
+    return {"sentences": len(pipeline.snapshot()), **percentiles(samples),
             "stage_p50": {k: percentiles(v).get("p50") for k, v in stages.items()},
             "cpu_ms": percentiles(cpu_samples),
             "load": [load_before, load_average()], "steal": steal_share(cpu_before, cpu_times())}

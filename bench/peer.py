@@ -18,8 +18,8 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from bench.citations import Cited, mean, score_seed, score_squad
 from bench.corpus import Question
 from bench.measure import dir_mb, percentiles
-from rag.embeddings import SentenceEmbeddings
-from rag.loaders import find_files
+from rag.index.embeddings import SentenceEmbeddings
+from rag.ingest.loaders import find_files
 
 
 def _load(corpus: Path) -> list[Document]:

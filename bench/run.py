@@ -34,9 +34,9 @@ def splitter_check(corpus: Path, limit: int = 1500) -> dict[str, object]:
     """Our splitter against plain pysbd on the corpus's paragraphs: sentences/s each, paragraphs that differ."""
     import pysbd
 
-    from rag.cleaning import content_paragraphs
-    from rag.loaders import find_files, load_document
-    from rag.splitting import _split_block
+    from rag.ingest.cleaning import content_paragraphs
+    from rag.ingest.loaders import find_files, load_document
+    from rag.ingest.splitting import _split_block
 
     paragraphs: list[str] = []
     for path, source in find_files([corpus]):

@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from rag.embeddings import QUERY_TEXTS, SentenceEmbeddings
+from rag.index.embeddings import QUERY_TEXTS, SentenceEmbeddings
 
 NOISE = 0.04  # per dimension; ‖noise‖ ≈ 0.78 for 384 dimensions
 # Real vectors by text, shared by every stand-in run of the process (the 10k and 100k corpora share SQuAD).

@@ -2,9 +2,9 @@
 
 from rag.config import Settings, get_settings
 from rag.errors import CorpusError, EvalFileError, IndexNotReadyError, IngestLockedError, InvalidQuestionError, RagError
-from rag.models import Answer, Citation, IngestReport, Sentence, Turn
-from rag.pipeline import Pipeline, ask, default_pipeline, ingest
+from rag.pipeline import Pipeline
+from rag.records import Answer, Citation, IngestReport, Sentence, Turn
 
 __all__ = ["Answer", "Citation", "CorpusError", "EvalFileError", "IndexNotReadyError", "IngestLockedError",
-           "IngestReport", "InvalidQuestionError", "Pipeline", "RagError", "Sentence", "Settings", "Turn", "ask",
-           "default_pipeline", "get_settings", "ingest"]
+           "IngestReport", "InvalidQuestionError", "Pipeline", "RagError", "Sentence", "Settings", "Turn",
+           "get_settings"]

@@ -95,7 +95,7 @@ def serve(
 
     Example: [bold]rag serve --port 7860[/]
     """
-    from rag.server import serve as run_server
+    from rag.web.server import serve as run_server
 
     try:
         run_server(get_settings(index_dir=index, host=host, port=port), ingest_first=not no_ingest)

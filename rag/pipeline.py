@@ -15,18 +15,18 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ValidationError
 
-from rag.abstain import AbstentionModel
-from rag.answer import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
-from rag.catalog import Catalog, load_catalog
+from rag.answer.abstention import AbstentionModel
+from rag.answer.compose import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
+from rag.answer.history import search_query
+from rag.answer.llm import generate, make_chat_model
 from rag.config import Settings, get_settings
-from rag.embeddings import SentenceEmbeddings
 from rag.errors import IndexNotReadyError, InvalidQuestionError
-from rag.history import search_query
-from rag.ingest import ingest as run_ingest
-from rag.llm import generate, make_chat_model
-from rag.models import Answer, IngestReport, Turn
+from rag.index.embeddings import SentenceEmbeddings
+from rag.index.snapshot import Snapshot, load_snapshot
+from rag.index.store import SentenceStore
+from rag.ingest.sync import ingest as run_ingest
+from rag.records import Answer, IngestReport, Turn
 from rag.retrieve import FusionWeights, SentenceRetriever, search
-from rag.store import SentenceStore
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -90,7 +90,7 @@ class Pipeline:
         self.abstention = abstention or AbstentionModel()
         self.chat_model = chat_model if chat_model is not None else make_chat_model(self.settings)
         self._store: SentenceStore | None = None
-        self._catalog: Catalog | None = None
+        self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
         # Asks in flight at once. Embedding is serialised and the rest holds the GIL, so more threads add no
@@ -106,17 +106,17 @@ class Pipeline:
             self._store = SentenceStore(self.settings)
         return self._store
 
-    def catalog(self) -> Catalog:
+    def snapshot(self) -> Snapshot:
         """The current snapshot, reloaded when another process (or thread) changed the index."""
         now = time.monotonic()
         with self._lock:
-            if self._catalog is None or now - self._checked_at > _GENERATION_TTL_S:
+            if self._snapshot is None or now - self._checked_at > _GENERATION_TTL_S:
                 generation = self.store.generation()
-                if self._catalog is None or (generation != self._catalog.generation
+                if self._snapshot is None or (generation != self._snapshot.generation
                                              and not generation.startswith("dirty-")):
-                    self._catalog = load_catalog(self.store, self.settings.index_dir)
+                    self._snapshot = load_snapshot(self.store, self.settings.index_dir)
                 self._checked_at = now
-            return self._catalog
+            return self._snapshot
 
     def ingest(self, paths: Sequence[Path | str] | None = None, prune: bool = True,
                show_progress: bool = False) -> IngestReport:
@@ -124,18 +124,18 @@ class Pipeline:
         report = run_ingest(list(paths or [self.settings.corpus_dir]), self.settings, prune=prune,
                             show_progress=show_progress)
         with self._lock:
-            self._catalog = None
+            self._snapshot = None
         return report
 
     def as_retriever(self, k: int | None = None) -> SentenceRetriever:
         """A LangChain ``BaseRetriever`` over the current snapshot, for use in other LangChain chains."""
-        return SentenceRetriever(catalog=self.catalog(), embedder=self.embedder,
+        return SentenceRetriever(snapshot=self.snapshot(), embedder=self.embedder,
                                  k=k or self.settings.top_k, n_candidates=self.settings.candidates,
                                  weights=self.weights)
 
     def warm_up(self) -> None:
         """Load the model and the snapshot now rather than on the first question."""
-        self.catalog()
+        self.snapshot()
         self.embedder.encode_queries(["warm up"])
 
     # -- answering --------------------------------------------------------------------------------------------
@@ -151,22 +151,22 @@ class Pipeline:
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        catalog = self.catalog()
-        if len(catalog) == 0:
+        snapshot = self.snapshot()
+        if len(snapshot) == 0:
             raise IndexNotReadyError(f"the index in {self.settings.index_dir} is empty: run `rag ingest` first")
-        candidates = search(state["query"], catalog, self.embedder, self.settings.candidates,
+        candidates = search(state["query"], snapshot, self.embedder, self.settings.candidates,
                             self.weights)
-        return {**state, "catalog": catalog, "candidates": candidates,
+        return {**state, "snapshot": snapshot, "candidates": candidates,
                 "timings": {**state["timings"], "retrieve": _ms(started)}}
 
     def _answer(self, state: dict[str, Any]) -> Answer:
         started = time.perf_counter()
-        catalog, candidates, k = state["catalog"], state["candidates"], state["k"]
-        draft = extractive_answer(state["question"], candidates, catalog, k, self.abstention,
+        snapshot, candidates, k = state["snapshot"], state["candidates"], state["k"]
+        draft = extractive_answer(state["question"], candidates, snapshot, k, self.abstention,
                                   self.settings.abstain_threshold)
         answerer = "extractive"
         if self.chat_model is not None and not draft.abstained:
-            draft, answerer = self._generative(state["question"], draft, catalog, candidates, k)
+            draft, answerer = self._generative(state["question"], draft, snapshot, candidates, k)
         timings = {**state["timings"], "answer": _ms(started)}
         timings["total"] = round(sum(timings.values()), 2)
         return Answer(question=state["question"], answer=draft.answer, short_answer=draft.short_answer,
@@ -174,10 +174,10 @@ class Pipeline:
                       confidence=draft.confidence, answerer=answerer,
                       search_query=state["query"] if state["query"] != state["question"] else None)
 
-    def _generative(self, question: str, draft: Draft, catalog: Catalog, candidates: list, k: int
+    def _generative(self, question: str, draft: Draft, snapshot: Snapshot, candidates: list, k: int
                     ) -> tuple[Draft, str]:
         assert self.chat_model is not None
-        offered = select_citations(candidates, catalog, max(k, 5))
+        offered = select_citations(candidates, snapshot, max(k, 5))
         text, cited, abstained = generate(self.chat_model, question, offered)
         if abstained:
             return Draft(ABSTAIN_TEXT, None, True, [], draft.confidence), "llm"
@@ -212,26 +212,3 @@ def _step(method: Callable[[dict[str, Any]], Any], name: str) -> RunnableLambda:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
-
-
-_default: Pipeline | None = None
-_default_lock = threading.Lock()
-
-
-def default_pipeline() -> Pipeline:
-    """A process-wide pipeline built from the environment's settings."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Pipeline()
-        return _default
-
-
-def ask(question: str, history: list[Turn] | list[dict[str, str]] | None = None, k: int | None = None) -> Answer:
-    """Answer with the process-wide pipeline (settings from ``RAG_*`` environment variables)."""
-    return default_pipeline().ask(question, history=history, k=k)
-
-
-def ingest(paths: Sequence[Path | str] | None = None, prune: bool = True) -> IngestReport:
-    """Ingest with the process-wide pipeline."""
-    return default_pipeline().ingest(paths, prune=prune)

@@ -13,10 +13,10 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from rag.catalog import Catalog
-from rag.context import paragraph_windows, term_rows
-from rag.embeddings import SentenceEmbeddings
-from rag.lexical import tokenize
+from rag.index.embeddings import SentenceEmbeddings
+from rag.index.lexical import tokenize
+from rag.index.paragraphs import paragraph_windows, term_rows
+from rag.index.snapshot import Snapshot
 
 _NAME = re.compile(r"\b(?:[A-Z][\w'’-]*|\w*\d\w*)")
 
@@ -77,12 +77,12 @@ class Candidate:
 
 
 class QueryTerms:
-    """A query's stemmed content terms with their IDF weights in the catalog."""
+    """A query's stemmed content terms with their IDF weights in the snapshot."""
 
-    def __init__(self, query: str, catalog: Catalog) -> None:
+    def __init__(self, query: str, snapshot: Snapshot) -> None:
         self.terms = list(dict.fromkeys(tokenize(query)))
-        n = max(len(catalog), 1)
-        freqs = catalog.lexical.document_frequencies(self.terms)
+        n = max(len(snapshot), 1)
+        freqs = snapshot.lexical.document_frequencies(self.terms)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in zip(self.terms, freqs, strict=True)}
         self.weights = np.array([self.idf[t] for t in self.terms], dtype=np.float64)
         self.total = float(self.weights.sum()) or 1.0
@@ -108,13 +108,13 @@ class QueryTerms:
             return np.ones(len(masks))
         return (masks.astype(np.float64) @ self.weights) / self.total
 
-    def presence(self, catalog: Catalog, rows: np.ndarray) -> np.ndarray:
+    def presence(self, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
         """Boolean matrix: does row ``rows[i]`` contain query term ``j``."""
         out = np.zeros((len(rows), len(self.terms)), dtype=bool)
         for j, term in enumerate(self.terms):
             # Postings are sorted and can hold tens of thousands of rows at 100k sentences: a binary search per
             # candidate row is ~10x cheaper than np.isin, which sorts both arrays.
-            postings = term_rows(catalog, term)
+            postings = term_rows(snapshot, term)
             if len(postings):
                 at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
                 out[:, j] = postings[at] == rows
@@ -132,27 +132,27 @@ def _top_rows(scores: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([above, matched[values == cut][: n - len(above)]])
 
 
-def search(query: str, catalog: Catalog, embedder: SentenceEmbeddings, n_candidates: int,
+def search(query: str, snapshot: Snapshot, embedder: SentenceEmbeddings, n_candidates: int,
            weights: FusionWeights = FusionWeights(), query_vector: np.ndarray | None = None) -> list[Candidate]:
     """Candidates for ``query``, best first, scored by dense + lexical + paragraph-context features."""
-    if len(catalog) == 0:
+    if len(snapshot) == 0:
         return []
     # Embedding the question on another thread while the lexical side runs here measured ~0.5 ms slower per ask
     # (the thread hand-off and the GIL cost more than the overlap saves), so it is done inline.
     qv = embedder.encode_queries([query])[0] if query_vector is None else query_vector
-    bm25 = catalog.lexical.scores(query)
+    bm25 = snapshot.lexical.scores(query)
     lex_hits = [int(r) for r in _top_rows(bm25, n_candidates)]
-    terms = QueryTerms(query, catalog)
-    dense_hits = catalog.dense.search(qv, n_candidates)
+    terms = QueryTerms(query, snapshot)
+    dense_hits = snapshot.dense.search(qv, n_candidates)
     rows = sorted({r for r, _ in dense_hits} | set(lex_hits))
     if not rows:
         return []
     # Every candidate's paragraph window is scored too: context sentences can earn their own citation.
     row_ids = np.array(rows, dtype=np.int64)
-    lo, hi = paragraph_windows(catalog, row_ids, weights.radius)
+    lo, hi = paragraph_windows(snapshot, row_ids, weights.radius)
     ctx = np.unique(np.concatenate([np.arange(a, b + 1) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]))
-    sims = np.asarray(catalog.vectors[ctx] @ qv, dtype=np.float64)
-    present = terms.presence(catalog, ctx)
+    sims = np.asarray(snapshot.vectors[ctx] @ qv, dtype=np.float64)
+    present = terms.presence(snapshot, ctx)
     bm25_max = float(bm25.max()) or 1.0
     dense_rank = {r: i for i, (r, _) in enumerate(dense_hits)}
     lex_rank = {r: i for i, r in enumerate(sorted(lex_hits, key=lambda r: -bm25[r]))}
@@ -167,10 +167,10 @@ def search(query: str, catalog: Catalog, embedder: SentenceEmbeddings, n_candida
     has_others = others.any(axis=1)
     para_present = (window.astype(np.float64) @ present.astype(np.float64)) > 0
     title_of: dict[str, np.ndarray] = {}
-    for source in {catalog.sources[r] for r in rows}:
-        title = catalog.title_terms(source)
+    for source in {snapshot.sources[r] for r in rows}:
+        title = snapshot.title_terms(source)
         title_of[source] = np.array([t in title for t in terms.terms], dtype=bool)
-    in_title = np.array([title_of[catalog.sources[r]] for r in rows]).reshape(n, len(terms.terms))
+    in_title = np.array([title_of[snapshot.sources[r]] for r in rows]).reshape(n, len(terms.terms))
     ctx_bm25 = bm25[ctx].astype(np.float64)
     own_sims = sims[own]
     feats = {
@@ -199,24 +199,24 @@ def search(query: str, catalog: Catalog, embedder: SentenceEmbeddings, n_candida
 
 
 class SentenceRetriever(BaseRetriever):
-    """LangChain retriever over the catalog: each ``Document`` is one sentence with its offsets and score."""
+    """LangChain retriever over the snapshot: each ``Document`` is one sentence with its offsets and score."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    catalog: Catalog
+    snapshot: Snapshot
     embedder: SentenceEmbeddings
     k: int = 3
     n_candidates: int = 50
     weights: FusionWeights = FusionWeights()
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        hits = search(query, self.catalog, self.embedder, self.n_candidates, self.weights)
-        return [to_document(self.catalog, c) for c in hits[: self.k]]
+        hits = search(query, self.snapshot, self.embedder, self.n_candidates, self.weights)
+        return [to_document(self.snapshot, c) for c in hits[: self.k]]
 
 
-def to_document(catalog: Catalog, candidate: Candidate) -> Document:
+def to_document(snapshot: Snapshot, candidate: Candidate) -> Document:
     """A candidate as a LangChain ``Document`` (id = sentence id, metadata = offsets, score, features)."""
-    s = catalog.sentence(candidate.row)
+    s = snapshot.sentence(candidate.row)
     return Document(id=s.sentence_id, page_content=s.text,
                     metadata={"source": s.source, "sentence_id": s.sentence_id, "start": s.start, "end": s.end,
                               "position": s.position, "title": s.title, "row": candidate.row,

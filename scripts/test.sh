@@ -7,6 +7,7 @@ BIN=.venv/bin
 
 $BIN/ruff check rag tests bench app.py
 $BIN/mypy rag
+$BIN/lint-imports
 
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then

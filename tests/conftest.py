@@ -87,14 +87,14 @@ def assert_index_consistent(pipeline: Pipeline) -> int:
     assert set(by_source) == set(manifest)
     for source, entry in manifest.items():
         assert entry.sentences == len(by_source[source])
-    catalog = pipeline.catalog()
-    assert len(catalog) == store.count() == sum(len(v) for v in by_source.values()) == len(set(catalog.ids))
-    for row in range(len(catalog)):
-        assert manifest[catalog.sources[row]].text[catalog.starts[row]:catalog.ends[row]] == catalog.texts[row]
+    snapshot = pipeline.snapshot()
+    assert len(snapshot) == store.count() == sum(len(v) for v in by_source.values()) == len(set(snapshot.ids))
+    for row in range(len(snapshot)):
+        assert manifest[snapshot.sources[row]].text[snapshot.starts[row]:snapshot.ends[row]] == snapshot.texts[row]
         # The dense index points at this snapshot's rows: a sentence's own vector finds it (or an identical text).
-        (found, similarity), *_ = catalog.dense.search(catalog.vectors[row], 1)
-        assert similarity > 0.999 and catalog.texts[found] == catalog.texts[row]
-    return len(catalog)
+        (found, similarity), *_ = snapshot.dense.search(snapshot.vectors[row], 1)
+        assert similarity > 0.999 and snapshot.texts[found] == snapshot.texts[row]
+    return len(snapshot)
 
 
 @pytest.fixture(params=["embedded", "server"])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import Pipeline
-from rag.cleaning import normalize_for_match
+from rag.text import normalize_for_match
 
 DATA = Path(__file__).resolve().parent / "data"
 

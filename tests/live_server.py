@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from rag import Pipeline, Settings
-from rag.server import build_app, uvicorn_config
+from rag.web.server import build_app, uvicorn_config
 from tests.conftest import CORPUS, free_port, make_settings
 
 ADMIN_TOKEN = "test-admin-token"

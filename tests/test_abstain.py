@@ -1,7 +1,7 @@
 """The abstention model's features and probability (no index needed: candidates are built by hand)."""
 
-from rag.abstain import AbstentionModel
-from rag.question_types import AnswerType
+from rag.answer.abstention import AbstentionModel
+from rag.answer.question_types import AnswerType
 from rag.retrieve import Candidate
 
 

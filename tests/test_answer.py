@@ -5,7 +5,8 @@ import json
 import pytest
 
 from rag import Answer, InvalidQuestionError, Pipeline
-from rag.cleaning import is_junk, normalize_for_match
+from rag.ingest.cleaning import is_junk
+from rag.text import normalize_for_match
 
 from .conftest import SEED_QUESTIONS
 

@@ -90,7 +90,7 @@ def test_stream_rejects_bad_question_before_streaming(live_app: LiveApp) -> None
 
 def test_health(live_app: LiveApp) -> None:
     body = httpx.get(live_app.url + "/api/health", timeout=30).json()
-    assert body["status"] == "ok" and body["sentences"] == len(live_app.pipeline.catalog())
+    assert body["status"] == "ok" and body["sentences"] == len(live_app.pipeline.snapshot())
 
 
 def test_sources_give_text_sentences_and_context(live_app: LiveApp) -> None:
@@ -134,7 +134,7 @@ def test_unknown_api_path_and_wrong_method_are_json(live_app: LiveApp) -> None:
 
 
 def test_unknown_sentence_is_404(live_app: LiveApp) -> None:
-    source = live_app.pipeline.catalog().sources[0]
+    source = live_app.pipeline.snapshot().sources[0]
     response = httpx.get(f"{live_app.url}/api/sources/{source}", params={"sentence_id": "nope"}, timeout=30)
     assert response.status_code == 404
 

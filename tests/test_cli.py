@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import CORPUS
 
 
@@ -13,6 +15,7 @@ def rag(*args: str, index: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300, env={**__import__("os").environ, "RAG_COLLECTION": "clitest"})
 
 
+@pytest.mark.slow  # real `rag` subprocesses, each loading the model
 def test_cli_ingest_ask_json_and_errors(tmp_path: Path) -> None:
     index = tmp_path / "ix"
     done = rag("ingest", str(CORPUS), index=index)
@@ -36,6 +39,7 @@ def test_cli_ingest_ask_json_and_errors(tmp_path: Path) -> None:
     assert missing.returncode != 0 and "no such file" in missing.stderr
 
 
+@pytest.mark.slow  # real `rag` subprocesses, each loading the model
 def test_cli_ask_without_index_says_to_ingest(tmp_path: Path) -> None:
     result = rag("ask", "anything?", index=tmp_path / "fresh")
     assert result.returncode != 0 and "rag ingest" in result.stderr and "Traceback" not in result.stderr

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from rag import Pipeline
-from rag.catalog import Catalog, cache_root
-from rag.dense import DenseIndex
-from rag.models import Sentence
+from rag.index.dense import DenseIndex
+from rag.index.snapshot import Snapshot, cache_root
+from rag.records import Sentence
 from tests.conftest import CORPUS, assert_index_consistent, make_settings
 from tests.squad_corpus import SquadCorpus, normans  # noqa: F401 (fixture)
 
@@ -19,7 +19,7 @@ from tests.squad_corpus import SquadCorpus, normans  # noqa: F401 (fixture)
 @pytest.fixture
 def graph_always(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every snapshot gets a graph, so small test corpora exercise the path large ones take."""
-    monkeypatch.setattr("rag.dense.EXACT_MAX_ROWS", 8)
+    monkeypatch.setattr("rag.index.dense.EXACT_MAX_ROWS", 8)
 
 
 def exact(vectors: np.ndarray, query: np.ndarray, n: int) -> list[int]:
@@ -27,20 +27,20 @@ def exact(vectors: np.ndarray, query: np.ndarray, n: int) -> list[int]:
 
 
 def test_graph_finds_what_an_exact_scan_finds(normans: SquadCorpus, graph_always: None) -> None:  # noqa: F811
-    catalog = normans.pipeline.catalog()
-    graph = DenseIndex.build(catalog.vectors)
-    assert graph.graph is not None and DenseIndex(catalog.vectors).graph is None
+    snapshot = normans.pipeline.snapshot()
+    graph = DenseIndex.build(snapshot.vectors)
+    assert graph.graph is not None and DenseIndex(snapshot.vectors).graph is None
     questions = normans.pipeline.embedder.encode_queries([q for q, _, _ in normans.questions[:60]])
     recall, same_top = [], 0
     for qv in questions:
         hits = graph.search(qv, 10)
-        truth = exact(catalog.vectors, qv, 10)
+        truth = exact(snapshot.vectors, qv, 10)
         rows = [r for r, _ in hits]
         recall.append(len(set(rows) & set(truth)) / 10)
         same_top += rows[0] == truth[0]
         # Scores are the exact cosine of the float vectors, best first.
         assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
-        assert hits[0][1] == pytest.approx(float(catalog.vectors[rows[0]] @ qv), abs=1e-5)
+        assert hits[0][1] == pytest.approx(float(snapshot.vectors[rows[0]] @ qv), abs=1e-5)
     assert np.mean(recall) >= 0.95 and same_top >= 0.95 * len(questions), (np.mean(recall), same_top)
 
 
@@ -56,7 +56,7 @@ def test_incremental_updates_match_the_new_rows(graph_always: None) -> None:
         v = rng.normal(size=(n, 32)).astype(np.float32)
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
-    base = Catalog.from_sentences("g1", _sentences("b", [f"b{i}" for i in range(80)])
+    base = Snapshot.from_sentences("g1", _sentences("b", [f"b{i}" for i in range(80)])
                                   + _sentences("d", [f"d{i}" for i in range(20)]), unit(100))
     graph = base.dense.graph
     # Replace "d" by a changed copy and add "a", which sorts first: every surviving row moves.
@@ -89,15 +89,15 @@ def test_snapshot_cache_keeps_the_graph(tmp_path: Path, graph_always: None) -> N
     first.ingest([corpus])
     question = "when was the Taraz attack?"
     before = first.ask(question)
-    assert first.catalog().dense.graph is not None
+    assert first.snapshot().dense.graph is not None
 
     # An incremental ingest updates the graph in place of a rebuild; a new process loads it from the cache.
     (corpus / "ferry.txt").write_text("Ferries\n\nThe ferry to Zanzibar left at nine o'clock. Its captain was named "
                                       "Okafor. The crossing took three hours.\n")
     first.ingest([corpus])
     fresh = Pipeline(settings)
-    assert assert_index_consistent(fresh) == len(first.catalog())
-    folder = cache_root(settings.index_dir, settings.collection) / fresh.catalog().generation
+    assert assert_index_consistent(fresh) == len(first.snapshot())
+    folder = cache_root(settings.index_dir, settings.collection) / fresh.snapshot().generation
     assert (folder / "dense.faiss").exists()
     assert fresh.ask(question).citations[0].sentence_id == before.citations[0].sentence_id
     ferry = fresh.ask("When did the ferry to Zanzibar leave?")
@@ -106,7 +106,7 @@ def test_snapshot_cache_keeps_the_graph(tmp_path: Path, graph_always: None) -> N
     # A graph that does not match its snapshot is refused, and the snapshot is rebuilt from Chroma.
     np.save(folder / "dense_rows.npy", np.arange(10_000, dtype=np.int64))
     with pytest.raises(ValueError, match="does not match"):
-        Catalog.load(folder)
+        Snapshot.load(folder)
     rebuilt = Pipeline(settings)
-    assert assert_index_consistent(rebuilt) == len(first.catalog())
+    assert assert_index_consistent(rebuilt) == len(first.snapshot())
     assert rebuilt.ask(question).citations[0].sentence_id == before.citations[0].sentence_id

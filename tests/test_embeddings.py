@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import onnx_model
-from rag.embeddings import QUERY_TEXTS, SentenceEmbeddings, load_model
+from rag.index import onnx_model
+from rag.index.embeddings import QUERY_TEXTS, SentenceEmbeddings, load_model
 
 from .conftest import CORPUS, SQUAD_SLICE
+
+pytestmark = pytest.mark.slow  # model loads, ONNX exports and subprocesses: seconds each
 
 
 def _texts() -> list[str]:

@@ -402,7 +402,7 @@ def test_eval_tab_runs_an_upload_over_http(seed_pipeline: Pipeline) -> None:
     import gradio as gr
     from gradio_client import Client, handle_file
 
-    from rag.ui.eval_tab import eval_tab
+    from rag.web.ui.eval_tab import eval_tab
 
     app_pipeline = Pipeline(seed_pipeline.settings.with_overrides(admin_token="t0ken"))  # same index, a token
     with gr.Blocks() as demo, gr.Tab("Evaluate"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.extract import best_span
-from rag.question_types import AnswerType, answer_type, span_type
+from rag.answer.question_types import AnswerType, answer_type, span_type
+from rag.answer.spans import best_span
 
 
 @pytest.mark.parametrize(("question", "sentence", "expected"), [

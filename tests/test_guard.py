@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rag.ui.guard import UploadLedger, file_paths
+from rag.web.guard import UploadLedger, file_paths
 
 
 def test_file_paths_are_found_at_any_depth_without_recursion() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rag import Pipeline
-from rag.history import is_follow_up, search_query
-from rag.models import Turn
+from rag.answer.history import is_follow_up, search_query
+from rag.records import Turn
 from tests.conversations import load_conversations, play
 from tests.squad_corpus import SquadCorpus, normans  # noqa: F401 (fixture)
 

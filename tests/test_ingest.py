@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from rag import CorpusError, IngestLockedError, Pipeline, Settings
-from rag.ingest import ingest, ingest_lock
-from rag.store import SentenceStore
+from rag.index.store import SentenceStore
+from rag.ingest.sync import ingest, ingest_lock
 
 from .conftest import assert_index_consistent
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import CorpusError, RagError
-from rag.loaders import find_files, html_to_text, load_document
-from rag.splitting import split_document
+from rag.ingest.loaders import find_files, html_to_text, load_document
+from rag.ingest.splitting import split_document
 
 
 def write(path: Path, data: bytes) -> Path:

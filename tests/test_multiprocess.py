@@ -25,7 +25,7 @@ for line in sys.stdin:
         out = {"total": report.total_sentences}
     else:
         answer = pipeline.ask(job["question"])
-        out = {"answer": answer.answer, "abstained": answer.abstained, "sentences": len(pipeline.catalog()),
+        out = {"answer": answer.answer, "abstained": answer.abstained, "sentences": len(pipeline.snapshot()),
                "citations": [[c.source, c.sentence_id, c.start, c.end] for c in answer.citations]}
     print("RESULT " + json.dumps(out), flush=True)
 """

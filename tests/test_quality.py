@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from rag import Pipeline
-from rag.cleaning import normalize_for_match
-from rag.context import paragraph_ids, paragraph_windows
-from rag.extract import best_span
-from rag.question_types import AnswerType, answer_type
+from rag.answer.question_types import AnswerType, answer_type
+from rag.answer.spans import best_span
+from rag.index.paragraphs import paragraph_ids, paragraph_windows
 from rag.retrieve import search
+from rag.text import normalize_for_match
 from tests.conftest import SEED_QUESTIONS
 from tests.squad_corpus import SquadCorpus, normans  # noqa: F401 (fixture)
 
@@ -35,18 +35,18 @@ def test_seed_question(seed_pipeline: Pipeline, item: dict) -> None:
 
 
 def test_paragraphs_are_recovered_from_offsets(normans: SquadCorpus) -> None:  # noqa: F811
-    catalog = normans.pipeline.catalog()
-    ids = paragraph_ids(catalog)
+    snapshot = normans.pipeline.snapshot()
+    ids = paragraph_ids(snapshot)
     assert len(set(ids.tolist())) == normans.paragraphs
     assert np.all(np.diff(ids) >= 0)
-    row = len(catalog) // 2
-    lo, hi = (int(v[0]) for v in paragraph_windows(catalog, np.array([row]), radius=2))
+    row = len(snapshot) // 2
+    lo, hi = (int(v[0]) for v in paragraph_windows(snapshot, np.array([row]), radius=2))
     window = range(lo, hi + 1)
     assert row in window and len(window) <= 5
     assert all(ids[r] == ids[row] for r in window)
     # the window stops at the paragraph's edges, not only at the radius
     assert lo == 0 or ids[lo - 1] != ids[row] or lo == row - 2
-    assert hi == len(catalog) - 1 or ids[hi + 1] != ids[row] or hi == row + 2
+    assert hi == len(snapshot) - 1 or ids[hi + 1] != ids[row] or hi == row + 2
 
 
 def _first_hit(ranking: list[int], gold: set[int]) -> int | None:
@@ -56,24 +56,24 @@ def _first_hit(ranking: list[int], gold: set[int]) -> int | None:
 def test_reqa_retrieval_beats_plain_bm25_and_dense(normans: SquadCorpus) -> None:  # noqa: F811
     """ReQA on a held-out article: our hybrid ranking beats plain BM25 and plain MiniLM measured right here."""
     pipeline = normans.pipeline
-    catalog = pipeline.catalog()
+    snapshot = pipeline.snapshot()
     texts = [q for q, _, _ in normans.questions]
     qvecs = pipeline.embedder.encode_queries(texts)
     bm25 = bm25s.BM25()
-    bm25.index(bm25s.tokenize(catalog.texts, stopwords="en", show_progress=False), show_progress=False)
+    bm25.index(bm25s.tokenize(snapshot.texts, stopwords="en", show_progress=False), show_progress=False)
     ranks: dict[str, list[int | None]] = {"ours": [], "bm25": [], "dense": []}
     for (question, starts, _), qv in zip(normans.questions, qvecs, strict=True):
-        gold = {r for r in range(len(catalog)) for a in starts if catalog.starts[r] <= a < catalog.ends[r]}
+        gold = {r for r in range(len(snapshot)) for a in starts if snapshot.starts[r] <= a < snapshot.ends[r]}
         assert gold
-        ours = [c.row for c in search(question, catalog, pipeline.embedder, 50, pipeline.weights,
+        ours = [c.row for c in search(question, snapshot, pipeline.embedder, 50, pipeline.weights,
                                       query_vector=qv)]
         tokens = bm25s.tokenize([question], stopwords="en", show_progress=False)
         inverse = {i: w for w, i in tokens.vocab.items()}
         words = [inverse[t] for t in tokens.ids[0]]
-        lexical = bm25.get_scores(words) if words else np.zeros(len(catalog))
+        lexical = bm25.get_scores(words) if words else np.zeros(len(snapshot))
         ranks["ours"].append(_first_hit(ours, gold))
         ranks["bm25"].append(_first_hit(list(np.argsort(-lexical, kind="stable")), gold))
-        ranks["dense"].append(_first_hit(list(np.argsort(-(catalog.vectors @ qv), kind="stable")), gold))
+        ranks["dense"].append(_first_hit(list(np.argsort(-(snapshot.vectors @ qv), kind="stable")), gold))
     p1 = {k: sum(r == 0 for r in v) / len(v) for k, v in ranks.items()}
     mrr = {k: sum(1 / (r + 1) for r in v if r is not None) / len(v) for k, v in ranks.items()}
     assert p1["ours"] > max(p1["bm25"], p1["dense"]), p1

@@ -11,11 +11,14 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from rag import Answer, IngestLockedError, Pipeline, Settings
-from rag.ingest import ingest
+from rag.ingest.sync import ingest
 
 from .conftest import CORPUS
 
+pytestmark = pytest.mark.slow  # other processes ingest and hold locks for seconds
 NEW_ARTICLES = 60
 
 
@@ -46,7 +49,7 @@ def test_asks_answer_during_another_process_ingest_and_second_ingest_is_refused(
     ingest([corpus], settings)
     server = Pipeline(settings)  # long-lived, like `rag serve`
     server.warm_up()
-    before = len(server.catalog())
+    before = len(server.snapshot())
     for i in range(NEW_ARTICLES):
         # Filler sentences keep the writer busy for seconds: the loser must find the lock taken even when it
         # starts late on a loaded machine (the ingest got ~1.4x faster and this window shrank with it).
@@ -84,7 +87,7 @@ def test_asks_answer_during_another_process_ingest_and_second_ingest_is_refused(
     asked_during_ingest = len(answers)
     # Keep asking a little after the ingest: the long-lived pipeline must pick up the new generation.
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(server.catalog()) == before:
+    while time.monotonic() < deadline and len(server.snapshot()) == before:
         time.sleep(0.5)
     done.set()
     for t in threads:
@@ -93,7 +96,7 @@ def test_asks_answer_during_another_process_ingest_and_second_ingest_is_refused(
     assert not errors, repr(errors[:3])
     assert asked_during_ingest >= 4, f"only {asked_during_ingest} asks overlapped the ingest"
     assert all(a.answer for a in answers)
-    assert len(server.catalog()) > before, "the running pipeline never saw the other process's ingest"
+    assert len(server.snapshot()) > before, "the running pipeline never saw the other process's ingest"
     answer = server.ask("Who was the captain of ferry 7?")
     assert any(c.source.startswith("new") for c in answer.citations)
     print(f"asks during ingest: {asked_during_ingest}")
@@ -103,13 +106,13 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     """flock dies with its process: a SIGKILLed ingest never leaves a stale lock that blocks the next one."""
     settings = Settings(index_dir=tmp_path / "ix", collection=f"lock{uuid.uuid4().hex[:8]}")
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                               "from rag.config import Settings\nfrom rag.ingest import ingest_lock\n"
+                               "from rag.config import Settings\nfrom rag.ingest.sync import ingest_lock\n"
                                f"s = Settings(index_dir={str(settings.index_dir)!r})\n"
                                "with ingest_lock(s):\n    print('locked', flush=True)\n    time.sleep(600)\n"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        from rag.ingest import ingest_lock
+        from rag.ingest.sync import ingest_lock
 
         try:
             with ingest_lock(settings):

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from rag import Pipeline, Settings
-from rag.catalog import Catalog, cache_root, load_catalog
-from rag.embeddings import SentenceEmbeddings
-from rag.ingest import ingest
-from rag.loaders import find_files, load_document
-from rag.splitting import split_document
-from rag.store import SentenceStore
+from rag.index.embeddings import SentenceEmbeddings
+from rag.index.snapshot import Snapshot, cache_root, load_snapshot
+from rag.index.store import SentenceStore
+from rag.ingest.loaders import find_files, load_document
+from rag.ingest.splitting import split_document
+from rag.ingest.sync import ingest
 
 from .conftest import ARTIFACTS, make_settings
 
@@ -105,8 +105,8 @@ def assert_consistent(settings, corpus: Path) -> dict[str, int]:  # type: ignore
     root = cache_root(settings.index_dir, settings.collection)
     published = [p.name for p in root.iterdir() if not p.name.startswith(".tmp-")]
     assert published == [generation]
-    cached = Catalog.load(root / generation)
-    fresh = Catalog.from_store(store, generation)
+    cached = Snapshot.load(root / generation)
+    fresh = Snapshot.from_store(store, generation)
     assert cached.ids == fresh.ids and cached.texts == fresh.texts
     assert np.array_equal(cached.starts, fresh.starts) and np.array_equal(cached.ends, fresh.ends)
     assert np.allclose(cached.vectors, fresh.vectors, atol=1e-6)
@@ -192,23 +192,23 @@ def test_interrupted_cache_writes_are_ignored(tmp_path: Path, corpus_copy: Path)
     store = SentenceStore(settings)
     generation = store.generation()
     root = cache_root(settings.index_dir, settings.collection)
-    good = Catalog.load(root / generation)
-    # A save killed mid-way: a temp folder with a truncated catalog.json and no vectors.
+    good = Snapshot.load(root / generation)
+    # A save killed mid-way: a temp folder with a truncated snapshot.json and no vectors.
     partial = root / f".tmp-{uuid.uuid4().hex}"
     partial.mkdir()
-    (partial / "catalog.json").write_text('{"format": 1, "generation": "' + generation + '", "ids": ["a", "b"')
+    (partial / "snapshot.json").write_text('{"format": 1, "generation": "' + generation + '", "ids": ["a", "b"')
     # A stale snapshot of an older generation, also half-written.
     (root / "0123456789abcdef").mkdir()
-    (root / "0123456789abcdef" / "catalog.json").write_text("{")
-    assert load_catalog(store, settings.index_dir).ids == good.ids
+    (root / "0123456789abcdef" / "snapshot.json").write_text("{")
+    assert load_snapshot(store, settings.index_dir).ids == good.ids
 
     # The current generation's own files damaged (truncated JSON, missing BM25): rebuilt from Chroma.
-    (root / generation / "catalog.json").write_text('{"format": 1, "ids": [')
-    assert load_catalog(store, settings.index_dir).ids == good.ids
+    (root / generation / "snapshot.json").write_text('{"format": 1, "ids": [')
+    assert load_snapshot(store, settings.index_dir).ids == good.ids
     for path in (root / generation / "bm25").iterdir():
         path.unlink()
-    (root / generation / "catalog.json").unlink()
-    rebuilt = load_catalog(store, settings.index_dir)
+    (root / generation / "snapshot.json").unlink()
+    rebuilt = load_snapshot(store, settings.index_dir)
     assert rebuilt.ids == good.ids
     assert np.allclose(rebuilt.lexical.scores("Taraz attack"), good.lexical.scores("Taraz attack"), atol=1e-5)
     assert Pipeline(settings).ask("when was the Taraz attack?").citations
@@ -221,7 +221,7 @@ def test_interrupted_cache_writes_are_ignored(tmp_path: Path, corpus_copy: Path)
     (corpus_copy / "extra.txt").write_text("Extra article here. It adds one more sentence.")
     ingest([corpus_copy], settings)
     store = SentenceStore(settings)
-    assert Catalog.load(root / store.generation()).ids == Catalog.from_store(store, store.generation()).ids
+    assert Snapshot.load(root / store.generation()).ids == Snapshot.from_store(store, store.generation()).ids
     assert not old_tmp.exists() and partial.exists()
 
 
@@ -240,5 +240,5 @@ def test_failing_cache_write_does_not_fail_the_ingest(tmp_path: Path, corpus_cop
     root = cache_root(settings.index_dir, settings.collection)
     assert not root.exists() or all(p.name.startswith(".tmp-") is False for p in root.iterdir())
     pipeline = Pipeline(settings)
-    assert len(pipeline.catalog()) == report.total_sentences
+    assert len(pipeline.snapshot()) == report.total_sentences
     assert pipeline.ask("when was the Taraz attack?").citations

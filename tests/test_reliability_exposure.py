@@ -26,7 +26,7 @@ import pytest
 from starlette.routing import Mount
 
 from rag import Pipeline
-from rag.server import build_app
+from rag.web.server import build_app
 from tests.conftest import CORPUS, free_port
 
 pytestmark = pytest.mark.slow

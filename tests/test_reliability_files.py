@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from rag import CorpusError, Pipeline, get_settings
-from rag.ingest import ingest
-from rag.loaders import Document
-from rag.splitting import split_document
+from rag.ingest.loaders import Document
+from rag.ingest.splitting import split_document
+from rag.ingest.sync import ingest
 
 from .conftest import assert_index_consistent, make_settings
 
@@ -86,7 +86,7 @@ def test_hostile_corpus_skips_bad_files_and_ingests_the_rest(tmp_path: Path, cap
     assert "decoded as cp1252" in caplog.text and "symbolic link skipped" in caplog.text
     assert consistent(pipeline) == report.total_sentences
     # Content came through decoded, with offsets valid in the CRLF and BOM files too.
-    texts = " ".join(pipeline.catalog().texts)
+    texts = " ".join(pipeline.snapshot().texts)
     for phrase in ["Café society met in Astana", "Résumé of the day.", "Almaty is the largest city.",
                    "The council met on Monday.", "Deep text survives nesting.", "Unclosed tags are tolerated"]:
         assert phrase in texts
@@ -173,7 +173,7 @@ def test_file_vanishing_during_ingest_is_skipped(tmp_path: Path, monkeypatch: py
     corpus.mkdir()
     (corpus / "good.txt").write_text(GOOD)
     (corpus / "gone.txt").write_text("Soon deleted. It will not be there.")
-    ingest_module = sys.modules["rag.ingest"]  # ``rag.ingest`` the attribute is the function
+    ingest_module = sys.modules["rag.ingest.sync"]  # ``rag.ingest.sync`` the attribute is the function
     real = ingest_module.find_files
 
     def deleting(paths):  # type: ignore[no-untyped-def]
@@ -196,7 +196,7 @@ HOSTILE_PARAGRAPHS = {
 @pytest.mark.parametrize("kind", list(HOSTILE_PARAGRAPHS))
 def test_huge_paragraphs_split_with_bounded_segmenter_input(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """pysbd is ~quadratic in its input (a 50 KB run of numbers took minutes): it must only see short pieces."""
-    import rag.splitting as splitting
+    import rag.ingest.splitting as splitting
 
     seen: list[int] = []
     real = splitting._segmenter()

@@ -162,6 +162,7 @@ def test_cli_odd_question_json_is_a_normal_answer(cli_env: dict[str, str], quest
     assert data["question"] == question and isinstance(data["abstained"], bool)
 
 
+@pytest.mark.slow  # a real `rag` subprocess
 def test_cli_subprocess_rejects_bad_question_without_traceback(tmp_path: Path) -> None:
     """A real process: control characters exit with the invalid-question code and a one-line message."""
     env = {**__import__("os").environ, "RAG_INDEX_DIR": str(tmp_path / "ix"), "RAG_COLLECTION": "nobody"}

@@ -17,7 +17,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from rag import Answer, Pipeline
 from rag.evaluation.report import render_report
 from rag.evaluation.scoring import QuestionResult, summarize
-from rag.server import origin_regex
+from rag.web.server import origin_regex
 from tests.live_server import LiveApp, shared_app, start_app
 
 from .conftest import ARTIFACTS, CORPUS, make_settings
@@ -210,9 +210,9 @@ MISBEHAVIOUR = {
 @pytest.mark.parametrize("behaviour", list(MISBEHAVIOUR))
 def test_misbehaving_chat_model_cannot_change_citations(injection_pipeline: Pipeline, behaviour: str) -> None:
     reply = MISBEHAVIOUR[behaviour]
-    catalog = injection_pipeline.catalog()
+    snapshot = injection_pipeline.snapshot()
     if behaviour == "cites a real id it was not shown":
-        shown_never = next(sid for sid, src in zip(catalog.ids, catalog.sources, strict=True) if src != "notice.txt")
+        shown_never = next(sid for sid, src in zip(snapshot.ids, snapshot.sources, strict=True) if src != "notice.txt")
         reply = {**reply, "citations": [shown_never]}  # type: ignore[dict-item]
     model = RecordingChatModel(responses=[json.dumps(reply)] * 3)
     model.prompts = []
@@ -223,8 +223,8 @@ def test_misbehaving_chat_model_cannot_change_citations(injection_pipeline: Pipe
     assert offered and answer.citations
     for c in answer.citations:
         assert c.text in offered.values(), f"cited a sentence the model was not given: {c.text!r}"
-        row = catalog.row_of[c.sentence_id]
-        assert catalog.texts[row] == c.text and catalog.sources[row] == c.source
+        row = snapshot.row_of[c.sentence_id]
+        assert snapshot.texts[row] == c.text and snapshot.sources[row] == c.source
         assert injection_pipeline.store.document(c.source).text[c.start:c.end] == c.text  # type: ignore[union-attr]
     assert not re.search(r"\[S(?:0|9|42|-1)\]", answer.answer)
     if behaviour != "labels in prose only" and behaviour != "cites every label":
@@ -315,7 +315,7 @@ def test_eval_report_never_runs_payloads_in_chromium(tmp_path: Path) -> None:
 def test_admin_token_is_compared_in_constant_time_and_disabled_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 
-    from rag.ui import admin
+    from rag.web.ui import admin
 
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest

@@ -11,10 +11,10 @@ import pysbd
 import pytest
 
 from rag import Pipeline, Settings
-from rag.catalog import Catalog, cache_root
-from rag.cleaning import content_paragraphs
-from rag.splitting import _split_block
-from rag.store import SentenceStore
+from rag.index.snapshot import Snapshot, cache_root
+from rag.index.store import SentenceStore
+from rag.ingest.cleaning import content_paragraphs
+from rag.ingest.splitting import _split_block
 
 from .conftest import CORPUS, SQUAD_SLICE
 
@@ -38,9 +38,9 @@ def test_fast_splitter_gives_exactly_pysbd_sentences_on_squad_and_seed() -> None
     assert differ == []
 
 
-def _snapshot_fields(catalog: Catalog) -> tuple:
-    return (catalog.ids, catalog.texts, catalog.sources, catalog.starts.tolist(), catalog.ends.tolist(),
-            catalog.positions.tolist(), catalog.titles)
+def _snapshot_fields(snapshot: Snapshot) -> tuple:
+    return (snapshot.ids, snapshot.texts, snapshot.sources, snapshot.starts.tolist(), snapshot.ends.tolist(),
+            snapshot.positions.tolist(), snapshot.titles)
 
 
 def _write(folder: Path, name: str, text: str) -> None:
@@ -61,8 +61,8 @@ def test_snapshot_after_ingest_equals_a_full_reread_of_chroma(settings: Settings
 
     store = SentenceStore(settings)
     generation = store.generation()
-    cached = Catalog.load(cache_root(settings.index_dir, settings.collection) / generation)
-    reread = Catalog.from_store(store, generation)
+    cached = Snapshot.load(cache_root(settings.index_dir, settings.collection) / generation)
+    reread = Snapshot.from_store(store, generation)
     assert _snapshot_fields(cached) == _snapshot_fields(reread)
     assert np.allclose(np.asarray(cached.vectors), reread.vectors, atol=1e-6)
     assert len(cached) == report.total_sentences == store.count()
@@ -80,6 +80,6 @@ def test_ingest_without_a_local_cache_rereads_chroma(settings: Settings, corpus_
     report = pipeline.ingest([corpus_copy])
     assert report.added == 1 and report.unchanged == 1
     store = SentenceStore(settings)
-    cached = Catalog.load(cache_root(settings.index_dir, settings.collection) / store.generation())
-    assert _snapshot_fields(cached) == _snapshot_fields(Catalog.from_store(store, store.generation()))
+    cached = Snapshot.load(cache_root(settings.index_dir, settings.collection) / store.generation())
+    assert _snapshot_fields(cached) == _snapshot_fields(Snapshot.from_store(store, store.generation()))
     assert pipeline.ask("Where do eels spawn?").citations[0].source == "e.txt"

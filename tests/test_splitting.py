@@ -5,9 +5,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.cleaning import normalize_for_match
-from rag.loaders import Document, load_document
-from rag.splitting import sentence_spans, split_document
+from rag.ingest.loaders import Document, load_document
+from rag.ingest.splitting import sentence_spans, split_document
+from rag.text import normalize_for_match
 
 from .conftest import CORPUS
 

@@ -12,12 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rag import Answer, Citation, Pipeline
-from rag.api import RateLimiter
-from rag.server import origin_regex
-from rag.ui.admin import AdminError, check_token, remove_article, safe_article_name, save_article
-from rag.ui.corpus_tab import add_articles
-from rag.ui.eval_tab import RunFolders
-from rag.ui.render import (
+from rag.web.limits import RateLimiter
+from rag.web.render import (
     answer_html,
     articles_html,
     citation_context,
@@ -28,7 +24,11 @@ from rag.ui.render import (
     stream_prefixes,
     summary_html,
 )
-from rag.ui.suggestions import answerable_suggestions, candidate_questions
+from rag.web.server import origin_regex
+from rag.web.ui.admin import AdminError, check_token, remove_article, safe_article_name, save_article
+from rag.web.ui.corpus_tab import add_articles
+from rag.web.ui.eval_tab import RunFolders
+from rag.web.ui.suggestions import answerable_suggestions, candidate_questions
 from tests.conftest import ARTIFACTS
 from tests.live_server import ADMIN_TOKEN, LiveApp, shared_app, start_app
 
@@ -214,13 +214,13 @@ def test_add_articles_refuses_a_wrong_token(seed_pipeline: Pipeline, tmp_path: P
 
 # -- suggestions, CORS, rate limit --------------------------------------------------------------------------------
 def test_suggestions_come_from_the_corpus_and_are_answerable(seed_pipeline: Pipeline) -> None:
-    catalog = seed_pipeline.catalog()
-    candidates = list(candidate_questions(catalog))
+    snapshot = seed_pipeline.snapshot()
+    candidates = list(candidate_questions(snapshot))
     assert candidates and all(q.endswith("?") for q, _ in candidates)
-    corpus_text = " ".join(catalog.texts)
+    corpus_text = " ".join(snapshot.texts)
     for question, source in candidates:
         subject = question.split(" ", 2)[2].removeprefix("in ").rstrip("?")
-        assert subject in corpus_text and source in catalog.sources
+        assert subject in corpus_text and source in snapshot.sources
     suggestions = answerable_suggestions(seed_pipeline)
     assert suggestions
     assert all(not seed_pipeline.ask(q).abstained for q in suggestions)

@@ -25,10 +25,10 @@ from retrieval import question_vectors  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
 from squad import CACHE, DATA, build_index, configure, source_by_title, split_articles  # noqa: E402
 
-from rag.abstain import AbstentionModel  # noqa: E402
-from rag.answer import context_text  # noqa: E402
+from rag.answer.abstention import AbstentionModel  # noqa: E402
+from rag.answer.compose import context_text  # noqa: E402
+from rag.answer.question_types import AnswerType, answer_type  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.question_types import AnswerType, answer_type  # noqa: E402
 from rag.retrieve import Candidate, search  # noqa: E402
 
 FIXED = ("bias", "unknown_terms")  # not fitted: see AbstentionModel
@@ -60,16 +60,16 @@ class Case:
 def collect(pipeline, questions: list[str], vecs: np.ndarray, index: str, group: str,  # type: ignore[no-untyped-def]
             tune: list[bool], answerable: list[bool], exclude: list[str] | None = None) -> list[Case]:
     """Search every question once and keep the evidence (``exclude[i]``: a source hidden from question i)."""
-    catalog = pipeline.catalog()
+    snapshot = pipeline.snapshot()
     out = []
     for i, (q, v) in enumerate(zip(questions, vecs, strict=True)):
-        cands = search(q, catalog, pipeline.embedder, pipeline.settings.candidates,
+        cands = search(q, snapshot, pipeline.embedder, pipeline.settings.candidates,
                        pipeline.weights, query_vector=v)
         if exclude:
-            cands = [c for c in cands if catalog.sources[c.row] != exclude[i]]
+            cands = [c for c in cands if snapshot.sources[c.row] != exclude[i]]
         case = Case(index, group, tune[i], answerable[i], cands[:30], kind=answer_type(q))
         if cands:
-            case.sentence, case.context = catalog.texts[cands[0].row], context_text(catalog, cands[0].row)
+            case.sentence, case.context = snapshot.texts[cands[0].row], context_text(snapshot, cands[0].row)
         out.append(case)
     return out
 

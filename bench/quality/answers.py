@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from squad import DATA, build_index, configure, load_questions, source_by_title, split_articles  # noqa: E402
 
-from rag.extract import best_span  # noqa: E402
-from rag.question_types import question_word, span_type  # noqa: E402
+from rag.answer.question_types import question_word, span_type  # noqa: E402
+from rag.answer.spans import best_span  # noqa: E402
 
 
 def normalize(text: str) -> str:
@@ -42,12 +42,12 @@ def main() -> None:
     configure()
     dump = {d["qid"]: d for d in pickle.loads(Path(sys.argv[1]).read_bytes())}
     pipeline, offsets = build_index()
-    catalog = pipeline.catalog()
+    snapshot = pipeline.snapshot()
     questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
     tune, _ = split_articles()
     rows: dict[str, list[tuple[float, float, float, float, float]]] = collections.defaultdict(list)
     for q in questions:
-        sentence = catalog.texts[dump[q.qid]["rows"][0]]
+        sentence = snapshot.texts[dump[q.qid]["rows"][0]]
         kind = span_type(q.text)
         span = best_span(q.text, sentence, kind) or sentence
         em = max(float(normalize(span) == normalize(g)) for g in q.answers)

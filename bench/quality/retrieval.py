@@ -28,14 +28,14 @@ from squad import (  # noqa: E402
     split_articles,
 )
 
-from rag.catalog import Catalog  # noqa: E402
+from rag.index.snapshot import Snapshot  # noqa: E402
 from rag.retrieve import FusionWeights, search  # noqa: E402
 
 
-def gold_rows(q: Question, catalog: Catalog, rows_of: dict[str, list[int]]) -> set[int]:
+def gold_rows(q: Question, snapshot: Snapshot, rows_of: dict[str, list[int]]) -> set[int]:
     """Rows of the question's article whose sentence contains one of its answer starts."""
     return {r for r in rows_of[q.source] for a in q.answer_starts
-            if catalog.starts[r] <= a < catalog.ends[r]}
+            if snapshot.starts[r] <= a < snapshot.ends[r]}
 
 
 def metrics(ranks: list[int | None]) -> dict[str, float]:
@@ -54,17 +54,17 @@ def first_hit(ranking: list[int], gold: set[int]) -> int | None:
     return None
 
 
-def floors(questions: list[Question], catalog: Catalog, qvecs: np.ndarray, golds: list[set[int]]) -> dict:
+def floors(questions: list[Question], snapshot: Snapshot, qvecs: np.ndarray, golds: list[set[int]]) -> dict:
     """Plain BM25 (no stemming), plain MiniLM cosine, and their RRF (k=60), as in shared/eval/README.md."""
     retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(catalog.texts, stopwords="en", show_progress=False), show_progress=False)
+    retriever.index(bm25s.tokenize(snapshot.texts, stopwords="en", show_progress=False), show_progress=False)
     out: dict[str, list[int | None]] = {"BM25": [], "dense": [], "RRF k=60": []}
     for i, q in enumerate(questions):
         tokens = bm25s.tokenize([q.text], stopwords="en", show_progress=False)
         inverse = {i: w for w, i in tokens.vocab.items()}
         words = [inverse[t] for t in tokens.ids[0]]
-        bm = retriever.get_scores(words) if words else np.zeros(len(catalog))
-        dn = np.asarray(catalog.vectors @ qvecs[i])
+        bm = retriever.get_scores(words) if words else np.zeros(len(snapshot))
+        dn = np.asarray(snapshot.vectors @ qvecs[i])
         bm_rank = list(np.argsort(-bm, kind="stable")[:100])
         dn_rank = list(np.argsort(-dn, kind="stable")[:100])
         fused: dict[int, float] = {}
@@ -100,27 +100,27 @@ def main() -> None:
     args = parser.parse_args()
 
     pipeline, offsets = build_index()
-    catalog = pipeline.catalog()
+    snapshot = pipeline.snapshot()
     questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
     rows_of: dict[str, list[int]] = {}
-    for r, s in enumerate(catalog.sources):
+    for r, s in enumerate(snapshot.sources):
         rows_of.setdefault(s, []).append(r)
-    golds = [gold_rows(q, catalog, rows_of) for q in questions]
+    golds = [gold_rows(q, snapshot, rows_of) for q in questions]
     tune, held = split_articles()
     t0 = time.perf_counter()
     qvecs = question_vectors(pipeline, [q.text for q in questions], "v11")
-    print(f"{len(catalog)} sentences, {len(questions)} questions, encoded in {time.perf_counter() - t0:.1f}s,"
+    print(f"{len(snapshot)} sentences, {len(questions)} questions, encoded in {time.perf_counter() - t0:.1f}s,"
           f" {sum(1 for g in golds if not g)} questions with no gold sentence")
 
     results: dict[str, list[int | None]] = {}
     if not args.no_floors:
-        results.update(floors(questions, catalog, qvecs, golds))
+        results.update(floors(questions, snapshot, qvecs, golds))
     weights = FusionWeights() if args.radius is None else replace(FusionWeights(), radius=args.radius)
     ours: list[int | None] = []
     dump = []
     t0 = time.perf_counter()
     for i, q in enumerate(questions):
-        cands = search(q.text, catalog, pipeline.embedder, args.candidates, weights,
+        cands = search(q.text, snapshot, pipeline.embedder, args.candidates, weights,
                        query_vector=qvecs[i])
         ours.append(first_hit([c.row for c in cands], golds[i]))
         if args.dump:

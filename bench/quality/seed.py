@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from squad import CACHE, DATA, Tally, configure  # noqa: E402
 
 from rag import Pipeline, Settings  # noqa: E402
-from rag.cleaning import normalize_for_match  # noqa: E402
+from rag.text import normalize_for_match  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 

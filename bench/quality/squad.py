@@ -127,7 +127,7 @@ def build_index(name: str = "squad11", squad: Path | None = None) -> tuple[Pipel
 def source_by_title(pipeline: Pipeline) -> dict[str, str]:
     """Map SQuAD article titles to the index's source names."""
     found = {}
-    for source in set(pipeline.catalog().sources):
+    for source in set(pipeline.snapshot().sources):
         found[Path(source).stem] = source
     return found
 

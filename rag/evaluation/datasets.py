@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from rag.errors import EvalFileError
-from rag.loaders import load_document
-from rag.splitting import sentence_spans
+from rag.ingest.loaders import load_document
+from rag.ingest.splitting import sentence_spans
 
 
 class Span(BaseModel):

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from rag.embeddings import SentenceEmbeddings
 from rag.errors import IndexNotReadyError, InvalidQuestionError
 from rag.evaluation.datasets import EvalDataset, EvalQuestion
 from rag.evaluation.evidence import locate_evidence
 from rag.evaluation.scoring import QuestionResult, score_question, summarize
-from rag.models import IngestReport
+from rag.index.embeddings import SentenceEmbeddings
 from rag.pipeline import Pipeline
+from rag.records import IngestReport
 
 # (questions done, total, pass rate so far)
 ProgressFn = Callable[[int, int, float], None]
@@ -84,7 +84,7 @@ def run_eval(pipeline: Pipeline, dataset: EvalDataset, k: int | None = None, wor
     started, cpu = time.perf_counter(), _CpuClock()
     report = prepare_index(pipeline, dataset, corpus, show_ingest_progress)
     ingest_s, ingest_cpu = time.perf_counter() - started, cpu.lap()
-    if len(pipeline.catalog()) == 0:
+    if len(pipeline.snapshot()) == 0:
         raise IndexNotReadyError(f"the index in {pipeline.settings.index_dir} is empty: pass --corpus or run "
                                  "`rag ingest` first")
     questions = dataset.questions[:limit] if limit else list(dataset.questions)

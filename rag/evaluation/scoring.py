@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rag.answer.question_types import question_word
 from rag.evaluation.datasets import EvalQuestion
 from rag.evaluation.metrics import (
     Cited,
@@ -23,7 +24,6 @@ from rag.evaluation.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from rag.question_types import question_word
 
 
 class QuestionResult(BaseModel):

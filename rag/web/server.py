@@ -18,9 +18,10 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html  # noqa: E4
 from fastapi.responses import HTMLResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 
-from rag.api import BodySizeLimit, RateLimiter, install_error_handlers, make_router, scope_client  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from rag.web.api import install_error_handlers, make_router  # noqa: E402
+from rag.web.limits import BodySizeLimit, RateLimiter, scope_client  # noqa: E402
 
 if TYPE_CHECKING:
     import uvicorn
@@ -41,8 +42,8 @@ def origin_regex(allowed: str) -> str:
 
 
 def widget_script() -> str:
-    """The embeddable widget's source (``rag/static/widget.js``)."""
-    return resources.files("rag").joinpath("static/widget.js").read_text(encoding="utf-8")
+    """The embeddable widget's source (``rag/web/static/widget.js``)."""
+    return resources.files("rag.web").joinpath("static/widget.js").read_text(encoding="utf-8")
 
 
 def embed_page(title: str) -> str:
@@ -98,9 +99,9 @@ def build_app(pipeline: Pipeline) -> FastAPI:
     from gradio.utils import get_upload_folder
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    from rag.ui.app import asset, build_blocks
-    from rag.ui.guard import GradioGuard, UploadLedger
-    from rag.ui.suggestions import SuggestionCache
+    from rag.web.guard import GradioGuard, UploadLedger
+    from rag.web.ui.app import asset, build_blocks
+    from rag.web.ui.suggestions import SuggestionCache
 
     settings = pipeline.settings
     limiter = RateLimiter(settings.rate_limit_per_minute)

@@ -10,12 +10,12 @@ from typing import Any
 
 import gradio as gr
 
-from rag.api import RateLimiter
 from rag.errors import RagError
-from rag.models import Answer
 from rag.pipeline import Pipeline
-from rag.ui.render import CitationContext, context_for, error_html, message_html, question_html, stream_prefixes
-from rag.ui.suggestions import SuggestionCache
+from rag.records import Answer
+from rag.web.limits import RateLimiter
+from rag.web.render import CitationContext, context_for, error_html, message_html, question_html, stream_prefixes
+from rag.web.ui.suggestions import SuggestionCache
 
 log = logging.getLogger(__name__)
 SUGGESTION_SLOTS = 4

@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 
 from rag.evaluation.summary_table import headline, summary_rows
-from rag.models import Answer, Citation
+from rag.records import Answer, Citation
 
 # A blank line in any line-ending convention, or Unicode's paragraph separator.
 _PARAGRAPH_BREAK = re.compile(r"(?:\r\n|\r|\n)[ \t]*(?:\r\n|\r|\n)|\u2029")

@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from rag.errors import CorpusError
-from rag.loaders import SUPPORTED_SUFFIXES
-from rag.models import IngestReport
+from rag.ingest.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Pipeline
+from rag.records import IngestReport
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".html")
 _NAME = re.compile(r"^[\w][\w .()-]{0,150}$")

@@ -18,17 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.dense import DenseIndex
-from rag.lexical import LexicalIndex, tokenize
-from rag.models import Sentence
-from rag.store import SentenceStore
+from rag.index.dense import DenseIndex
+from rag.index.lexical import LexicalIndex, tokenize
+from rag.index.store import SentenceStore
+from rag.records import Sentence
 
 log = logging.getLogger(__name__)
 _FORMAT = 2
 
 
 @dataclass
-class Catalog:
+class Snapshot:
     """Every indexed sentence, rows ordered by (source, position) so neighbours are adjacent rows."""
 
     generation: str
@@ -69,7 +69,7 @@ class Catalog:
         return [r for r in range(lo, hi + 1) if self.sources[r] == self.sources[row]]
 
     @classmethod
-    def from_store(cls, store: SentenceStore, generation: str) -> Catalog:
+    def from_store(cls, store: SentenceStore, generation: str) -> Snapshot:
         """Read every sentence from Chroma and build the snapshot."""
         sentences: list[Sentence] = []
         pages: list[np.ndarray] = []
@@ -85,7 +85,7 @@ class Catalog:
 
     @classmethod
     def from_sentences(cls, generation: str, sentences: list[Sentence], vectors: np.ndarray,
-                       dense: Callable[[np.ndarray, np.ndarray], DenseIndex] | None = None) -> Catalog:
+                       dense: Callable[[np.ndarray, np.ndarray], DenseIndex] | None = None) -> Snapshot:
         """Build the snapshot from sentences and their row-aligned vectors (any order).
 
         ``dense(ordered_vectors, at)`` makes the dense index, where ``at[i]`` is the row ``sentences[i]`` lands
@@ -106,7 +106,7 @@ class Catalog:
                    dense=dense(ordered, at) if dense else DenseIndex.build(ordered))
 
     def with_changes(self, generation: str, replaced_sources: set[str], sentences: list[Sentence],
-                     vectors: np.ndarray) -> Catalog:
+                     vectors: np.ndarray) -> Snapshot:
         """A new snapshot: this one without ``replaced_sources``, plus ``sentences`` (what an ingest just wrote).
 
         Equal to ``from_store`` after that ingest, without reading the whole collection back from Chroma.
@@ -124,7 +124,7 @@ class Catalog:
             moved[keep] = at[:len(keep)]
             return self.dense.updated(ordered, moved, at[len(keep):])
 
-        return Catalog.from_sentences(generation, kept + sentences,
+        return Snapshot.from_sentences(generation, kept + sentences,
                                       np.concatenate([old, vectors.reshape(len(sentences), dim)]), dense)
 
     def ids_by_source(self) -> dict[str, set[str]]:
@@ -147,7 +147,7 @@ class Catalog:
                 "positions": self.positions.tolist(), "titles": self.titles}
         try:
             tmp.mkdir()
-            (tmp / "catalog.json").write_text(json.dumps(meta), encoding="utf-8")
+            (tmp / "snapshot.json").write_text(json.dumps(meta), encoding="utf-8")
             np.save(tmp / "vectors.npy", self.vectors)
             (tmp / "bm25").mkdir()
             self.lexical.save(tmp / "bm25")
@@ -167,9 +167,9 @@ class Catalog:
                 shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
-    def load(cls, folder: Path) -> Catalog:
+    def load(cls, folder: Path) -> Snapshot:
         """Read a snapshot written by ``save``."""
-        meta = json.loads((folder / "catalog.json").read_text(encoding="utf-8"))
+        meta = json.loads((folder / "snapshot.json").read_text(encoding="utf-8"))
         if meta.get("format") != _FORMAT:
             raise ValueError("old cache format")
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
@@ -193,19 +193,19 @@ def cache_root(index_dir: Path, collection: str) -> Path:
     return index_dir / "cache" / collection
 
 
-def cached_catalog(index_dir: Path, collection: str, generation: str) -> Catalog | None:
+def cached_snapshot(index_dir: Path, collection: str, generation: str) -> Snapshot | None:
     """The cached snapshot of exactly ``generation``, or None (no cache, unreadable, or a dirty generation)."""
     folder = cache_root(index_dir, collection) / generation
-    if generation.startswith("dirty-") or not (folder / "catalog.json").exists():
+    if generation.startswith("dirty-") or not (folder / "snapshot.json").exists():
         return None
     try:
-        return Catalog.load(folder)
+        return Snapshot.load(folder)
     except (OSError, ValueError, KeyError) as exc:
         log.warning("ignoring unreadable cache %s: %s", folder, exc)
         return None
 
 
-def load_catalog(store: SentenceStore, index_dir: Path) -> Catalog:
+def load_snapshot(store: SentenceStore, index_dir: Path) -> Snapshot:
     """The snapshot for the store's current generation: from the disk cache if present, else rebuilt.
 
     While an ingest is writing (a ``dirty-`` generation) the newest cached snapshot is served, so asks keep
@@ -218,16 +218,16 @@ def load_catalog(store: SentenceStore, index_dir: Path) -> Catalog:
         candidates = sorted((p for p in root.iterdir() if not p.name.startswith(".tmp-")),
                             key=lambda p: p.stat().st_mtime, reverse=True)
     for folder in candidates:
-        if (folder / "catalog.json").exists():
+        if (folder / "snapshot.json").exists():
             try:
-                return Catalog.load(folder)
+                return Snapshot.load(folder)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("ignoring unreadable cache %s: %s", folder, exc)
-    catalog = Catalog.from_store(store, generation)
+    snapshot = Snapshot.from_store(store, generation)
     if not generation.startswith("dirty-"):
         try:
-            catalog.save(root)
+            snapshot.save(root)
         except OSError as exc:
             log.warning("could not cache the index snapshot: %s", exc)
-    return catalog
+    return snapshot
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from rag.extract import has_answer_type
-from rag.question_types import AnswerType
+from rag.answer.question_types import AnswerType
+from rag.answer.spans import has_answer_type
 from rag.retrieve import Candidate
 
 

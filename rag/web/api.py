@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -17,12 +13,12 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.errors import IndexNotReadyError, IngestLockedError, InvalidQuestionError, RagError
-from rag.models import Answer, Turn
 from rag.pipeline import Pipeline, validate_history, validate_question
-from rag.ui.render import citation_context, stream_prefixes
+from rag.records import Answer, Turn
+from rag.web.limits import RateLimited, RateLimiter, client_key, error_response
+from rag.web.render import citation_context, stream_prefixes
 
 log = logging.getLogger(__name__)
 
@@ -62,107 +58,6 @@ class SourceDocument(BaseModel):
     text: str
     sentences: list[SourceSentence]
     context: CitedContext | None = None
-
-
-class RateLimiter:
-    """A sliding one-minute window of requests per client key; ``limit`` 0 disables it."""
-
-    def __init__(self, limit: int, window_s: float = 60.0) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, key: str, cost: int = 1) -> float:
-        """0 when ``cost`` requests may go ahead (and are counted), else seconds until they may; a cost over the
-        limit never fits (``inf``)."""
-        if self.limit <= 0:
-            return 0.0
-        if cost > self.limit:
-            return float("inf")
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= self.window_s:
-                hits.popleft()
-            if len(hits) + cost > self.limit:
-                return self.window_s - (now - hits[len(hits) + cost - self.limit - 1])
-            hits.extend([now] * cost)
-            if len(self._hits) > 10_000:  # forget idle clients so the table cannot grow without bound
-                for idle in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window_s]:
-                    del self._hits[idle]
-            return 0.0
-
-
-class RateLimited(Exception):
-    """Too many requests from one client."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limit exceeded; retry in {retry_after:.0f}s (RAG_RATE_LIMIT_PER_MINUTE)")
-        self.retry_after = retry_after
-
-
-def client_key(request: Request) -> str:
-    """The client's address. Proxy headers count only from ``RAG_TRUSTED_PROXIES`` (the server's proxy-headers
-    middleware rewrites the address then); from anyone else they are trivial to forge."""
-    return scope_client(request.scope)
-
-
-def scope_client(scope: Scope) -> str:
-    """The client address of an ASGI connection scope."""
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
-
-
-class BodySizeLimit:
-    """ASGI middleware: API request bodies larger than ``max_bytes`` get a 413 before they are read in full."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, prefix: str = "/api/") -> None:
-        self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
-            return
-        seen = 0
-        too_large = False
-
-        async def counted() -> Message:
-            nonlocal seen, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    too_large = True
-                    raise _TooLarge
-            return message
-
-        async def guarded(message: Message) -> None:
-            # FastAPI turns _TooLarge raised while it parses the body into its own 400: send the 413 instead.
-            if not too_large:
-                await send(message)
-
-        with contextlib.suppress(_TooLarge):
-            await self.app(scope, counted, guarded)
-        if too_large:
-            await self._reject(scope, receive, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "request_too_large",
-                                  f"request body over {self.max_bytes} bytes (RAG_MAX_REQUEST_BYTES)")
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """Every API error has this shape: ``{"error": code, "detail": message}``."""
-    return JSONResponse({"error": code, "detail": message}, status_code=status, headers=headers)
 
 
 _RAG_STATUS: list[tuple[type[RagError], int, str]] = [
@@ -276,12 +171,12 @@ def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
     async def health() -> JSONResponse:
         """200 with the index size when answering is possible, 503 when the index is empty or unreachable."""
         try:
-            catalog = await run_in_threadpool(pipeline.catalog)
+            snapshot = await run_in_threadpool(pipeline.snapshot)
         except RagError as exc:
             return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
-        sentences = len(catalog)
+        sentences = len(snapshot)
         body = {"status": "ok" if sentences else "empty", "sentences": sentences,
-                "articles": len(set(catalog.sources)), "answerer": "llm" if pipeline.chat_model else "extractive"}
+                "articles": len(set(snapshot.sources)), "answerer": "llm" if pipeline.chat_model else "extractive"}
         return JSONResponse(body, status_code=200 if sentences else 503)
 
     @router.get("/sources/{source:path}", response_model=SourceDocument, summary="An article's text and sentences")
@@ -290,10 +185,10 @@ def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
         doc = await run_in_threadpool(pipeline.store.document, source)
         if doc is None:
             raise HTTPException(404, f"no indexed source named {source!r}")
-        catalog = await run_in_threadpool(pipeline.catalog)
-        rows = [i for i, s in enumerate(catalog.sources) if s == source]
-        sentences = [SourceSentence(sentence_id=catalog.ids[i], text=catalog.texts[i], start=int(catalog.starts[i]),
-                                    end=int(catalog.ends[i]), position=int(catalog.positions[i])) for i in rows]
+        snapshot = await run_in_threadpool(pipeline.snapshot)
+        rows = [i for i, s in enumerate(snapshot.sources) if s == source]
+        sentences = [SourceSentence(sentence_id=snapshot.ids[i], text=snapshot.texts[i], start=int(snapshot.starts[i]),
+                                    end=int(snapshot.ends[i]), position=int(snapshot.positions[i])) for i in rows]
         context = None
         if sentence_id is not None:
             match = next((s for s in sentences if s.sentence_id == sentence_id), None)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+
+from rag.text import normalize_for_match
 
 # Page counters ("1 / 1", "Page 2 of 3"), bare numbers, and lines with no letters or digits ("> <", "***").
 _PAGE_COUNTER = re.compile(r"^\s*(page\s*)?\d+\s*(/|of)\s*\d+\s*$", re.IGNORECASE)
@@ -16,9 +17,6 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE,
 )
 _PARAGRAPH = re.compile(r"\S(?:.*\S)?(?:\n[ \t]*\S(?:.*\S)?)*")
-_MATCH_FOLD = str.maketrans({"\u00a0": " ", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
-                             "\u2013": "-", "\u2014": "-", "\u202f": " ", "\u2009": " "})
-
 
 @dataclass(frozen=True)
 class Paragraph:
@@ -27,12 +25,6 @@ class Paragraph:
     text: str
     start: int
     end: int
-
-
-def normalize_for_match(text: str) -> str:
-    """Fold NBSP, curly quotes and dashes to plain ASCII and collapse spaces, for matching only."""
-    folded = unicodedata.normalize("NFKC", text).translate(_MATCH_FOLD)
-    return " ".join(folded.split())
 
 
 def is_junk(line: str) -> bool:

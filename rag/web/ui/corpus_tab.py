@@ -9,8 +9,8 @@ import gradio as gr
 
 from rag.errors import RagError
 from rag.pipeline import Pipeline
-from rag.ui.admin import UPLOAD_SUFFIXES, check_token, list_articles, remove_article, resync, save_article
-from rag.ui.render import articles_html, error_html
+from rag.web.render import articles_html, error_html
+from rag.web.ui.admin import UPLOAD_SUFFIXES, check_token, list_articles, remove_article, resync, save_article
 
 
 def articles_view(pipeline: Pipeline) -> tuple[str, Any]:

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag import onnx_model
+from rag.index import onnx_model
 
 # Set before sentence-transformers is imported so nothing ever reaches for a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -88,7 +88,7 @@ def _warn_fallback(reason: str) -> None:
 class SentenceEmbeddings(Embeddings):
     """Unit-length MiniLM vectors, so a dot product is the cosine similarity.
 
-    ``backend="onnx"`` (default) runs the graph exported from the packaged weights by ``rag.onnx_model``;
+    ``backend="onnx"`` (default) runs the graph exported from the packaged weights by ``rag.index.onnx_model``;
     ``"torch"`` runs sentence-transformers itself, and is also what ``onnx`` falls back to if the export fails.
     Both give the same vectors (cosine ≥ 0.99999, checked at export and in tests). Questions go through
     ``encode_queries``: by default an int8 copy of the ONNX graph, ~2x faster on one core with retrieval

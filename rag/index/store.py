@@ -13,7 +13,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import RagError
-from rag.models import Sentence
+from rag.records import Sentence
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 

@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 
-from rag.catalog import Catalog
+from rag.index.snapshot import Snapshot
 from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -27,14 +27,14 @@ _SENTENCES_PER_SOURCE = 25
 _MAX_CANDIDATES = 8
 
 
-def candidate_questions(catalog: Catalog) -> Iterator[tuple[str, str]]:
+def candidate_questions(snapshot: Snapshot) -> Iterator[tuple[str, str]]:
     """(question, source) pairs from sentence patterns: places ("What happened in X?"), speakers ("Who is X?")."""
-    sources = sorted(set(catalog.sources))
+    sources = sorted(set(snapshot.sources))
     stride = max(1, len(sources) // _MAX_SOURCES)
     chosen = set(sources[::stride][:_MAX_SOURCES])
     per_source: dict[str, int] = {}
     seen: set[str] = set()
-    for text, source in zip(catalog.texts, catalog.sources, strict=True):
+    for text, source in zip(snapshot.texts, snapshot.sources, strict=True):
         if source not in chosen or per_source.get(source, 0) >= _SENTENCES_PER_SOURCE:
             continue
         per_source[source] = per_source.get(source, 0) + 1
@@ -51,7 +51,7 @@ def candidate_questions(catalog: Catalog) -> Iterator[tuple[str, str]]:
 def answerable_suggestions(pipeline: Pipeline, limit: int = 4) -> list[str]:
     """Up to ``limit`` candidate questions that the pipeline answers (no abstention), one per source first."""
     scored: list[tuple[float, str, str]] = []
-    for n, (question, source) in enumerate(candidate_questions(pipeline.catalog())):
+    for n, (question, source) in enumerate(candidate_questions(pipeline.snapshot())):
         if n >= _MAX_CANDIDATES:
             break
         try:
@@ -85,7 +85,7 @@ class SuggestionCache:
         """Current suggestions; recomputed when the index changed."""
         with self._lock:
             try:
-                generation = self.pipeline.catalog().generation
+                generation = self.pipeline.snapshot().generation
             except Exception as exc:  # optional feature: an unreachable index just means no suggestions
                 log.warning("no suggestions: %s", exc)
                 return []

@@ -9,9 +9,9 @@ from functools import lru_cache
 import pysbd
 from pysbd.lang.english import English
 
-from rag.cleaning import content_paragraphs
-from rag.loaders import Document
-from rag.models import Sentence
+from rag.ingest.cleaning import content_paragraphs
+from rag.ingest.loaders import Document
+from rag.records import Sentence
 
 _FALLBACK_BOUNDARY = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
 # A "sentence" this long is a table or a list run together; cut it so citations stay readable.

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from rag.catalog import Catalog, cache_root, cached_catalog
 from rag.config import Settings
-from rag.embeddings import SentenceEmbeddings
 from rag.errors import CorpusError, IngestLockedError
-from rag.loaders import Document, find_files, load_document
-from rag.models import IngestReport, Sentence
-from rag.splitting import split_document
-from rag.store import IndexedDocument, SentenceStore, lock_path
+from rag.index.embeddings import SentenceEmbeddings
+from rag.index.snapshot import Snapshot, cache_root, cached_snapshot
+from rag.index.store import IndexedDocument, SentenceStore, lock_path
+from rag.ingest.loaders import Document, find_files, load_document
+from rag.ingest.splitting import split_document
+from rag.records import IngestReport, Sentence
 
 log = logging.getLogger(__name__)
 # Sentences embedded per flush: large enough to keep the model busy, small enough to bound memory.
@@ -66,7 +66,7 @@ class _Writer:
     """
 
     def __init__(self, store: SentenceStore, embedder: SentenceEmbeddings, report: IngestReport,
-                 progress: Progress | None, task: TaskID | None, previous: Catalog | None) -> None:
+                 progress: Progress | None, task: TaskID | None, previous: Snapshot | None) -> None:
         self.store, self.embedder, self.report = store, embedder, report
         self.progress, self.task = progress, task
         self.previous = previous
@@ -160,15 +160,15 @@ class _Writer:
         self.pending, self.size = [], 0
 
 
-def _previous_catalog(store: SentenceStore, settings: Settings, generation: str) -> Catalog | None:
+def _previous_snapshot(store: SentenceStore, settings: Settings, generation: str) -> Snapshot | None:
     """The snapshot the store is in now, when it can be trusted; the ingest then updates it in memory.
 
     A new collection is an empty snapshot; a cached snapshot of the current generation is exact; anything else
     (an interrupted ingest left a ``dirty-`` tag, no cache on this machine) means reading Chroma back instead.
     """
     if generation == "empty" and store.count() == 0:
-        return Catalog.from_sentences(generation, [], np.zeros((0, 0), np.float32))
-    return cached_catalog(settings.index_dir, settings.collection, generation)
+        return Snapshot.from_sentences(generation, [], np.zeros((0, 0), np.float32))
+    return cached_snapshot(settings.index_dir, settings.collection, generation)
 
 
 def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
@@ -186,7 +186,7 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
         store = SentenceStore(settings)
         manifest = store.indexed_documents()
         previous_generation = store.generation()
-        previous = _previous_catalog(store, settings, previous_generation)
+        previous = _previous_snapshot(store, settings, previous_generation)
         stored = previous.ids_by_source() if previous is not None else store.sentence_ids_by_source()
         embedder = SentenceEmbeddings.from_settings(settings)
         seen: set[str] = set()
@@ -254,11 +254,11 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
             if previous is not None:
                 vectors = (np.concatenate(writer.written_vectors) if writer.written_vectors
                            else np.zeros((0, embedder.dimension), np.float32))
-                catalog = previous.with_changes(generation, replaced, writer.written, vectors)
+                snapshot = previous.with_changes(generation, replaced, writer.written, vectors)
             else:
-                catalog = Catalog.from_store(store, generation)
-            catalog.save(cache_root(settings.index_dir, settings.collection))
+                snapshot = Snapshot.from_store(store, generation)
+            snapshot.save(cache_root(settings.index_dir, settings.collection))
         store.mark_clean(generation)
-        report.total_sentences = len(catalog)
+        report.total_sentences = len(snapshot)
     report.seconds = time.perf_counter() - started
     return report

@@ -7,19 +7,19 @@ from typing import Any
 
 import gradio as gr
 
-from rag.api import RateLimiter
 from rag.pipeline import Pipeline
-from rag.ui.chat import build_chat_tab
-from rag.ui.corpus_tab import build_corpus_tab
-from rag.ui.eval_tab import eval_tab
-from rag.ui.suggestions import SuggestionCache
+from rag.web.limits import RateLimiter
+from rag.web.ui.chat import build_chat_tab
+from rag.web.ui.corpus_tab import build_corpus_tab
+from rag.web.ui.eval_tab import eval_tab
+from rag.web.ui.suggestions import SuggestionCache
 
 TITLE = "citechat"
 
 
 def asset(name: str) -> str:
     """A file shipped next to this module (CSS, JS)."""
-    return resources.files("rag.ui").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("rag.web.ui").joinpath(name).read_text(encoding="utf-8")
 
 
 def embed_snippets(base_url: str) -> tuple[str, str]:

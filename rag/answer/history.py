@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from rag.lexical import STOPWORDS, words
-from rag.models import Turn
+from rag.index.lexical import STOPWORDS, words
+from rag.records import Turn
 
 _ANAPHORA = re.compile(r"\b(he|she|it|its|they|them|their|there|this|that|these|those|his|her|hers|then|him|"
                        r"the same|such)\b", re.I)

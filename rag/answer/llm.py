@@ -11,7 +11,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import SecretStr
 
 from rag.config import Settings
-from rag.models import Citation
+from rag.records import Citation
 
 log = logging.getLogger(__name__)
 

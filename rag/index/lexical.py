@@ -12,7 +12,7 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
-from rag.cleaning import normalize_for_match
+from rag.text import normalize_for_match
 
 # bm25s sets its own logger to DEBUG on import, which would print through any root handler.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -38,7 +38,7 @@ def tokenize(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 scores for a query against every sentence, row-aligned with the sentence catalog."""
+    """BM25 scores for a query against every sentence, row-aligned with the sentence snapshot."""
 
     def __init__(self, retriever: bm25s.BM25, size: int) -> None:
         self._bm25 = retriever
@@ -51,7 +51,7 @@ class LexicalIndex:
     def build(cls, texts: list[str]) -> LexicalIndex:
         """Index texts (one row each); empty token lists are allowed."""
         retriever = bm25s.BM25()
-        # bm25s cannot index nothing; an empty catalog gets one placeholder row and reports size 0.
+        # bm25s cannot index nothing; an empty snapshot gets one placeholder row and reports size 0.
         tokens = [tokenize(t) or ["\x00empty"] for t in texts] or [["\x00empty"]]
         retriever.index(tokens, show_progress=False)
         return cls(retriever, len(texts))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from rag.lexical import STOPWORDS, tokenize, words
-from rag.question_types import AnswerType
+from rag.answer.question_types import AnswerType
+from rag.index.lexical import STOPWORDS, tokenize, words
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
           r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
