@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from rag.config import get_settings
+from rag.config import apply_process_defaults, get_settings
 from rag.errors import RagError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
@@ -30,6 +30,7 @@ def _fail(exc: RagError) -> None:
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False) -> None:
     """citechat: answers from your articles, citing the exact sentences."""
+    apply_process_defaults()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,26 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import RagError
+
+# Defaults for the libraries underneath, applied by ``apply_process_defaults`` from the entry points (the CLI, the
+# server, ``Pipeline``) before those libraries load; a value already in the environment wins.
+PROCESS_DEFAULTS = {
+    # The model ships in a package: nothing may reach for a model hub.
+    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false",
+    # OpenMP workers that spin while waiting steal the CPU from everything else on a shared machine; measured under
+    # load, a 2-thread question embedding took ~1 s spinning vs ~0.16 s passive (docs/benchmarks.md). Read when
+    # ONNX Runtime or torch loads.
+    "OMP_WAIT_POLICY": "PASSIVE",
+    # Chroma's and Gradio's usage reports (read when they are imported).
+    "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
+}
+
+
+def apply_process_defaults() -> None:
+    """Set ``PROCESS_DEFAULTS`` in the environment where unset; idempotent."""
+    for name, value in PROCESS_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 class Settings(BaseSettings):

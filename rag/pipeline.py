@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ValidationError
@@ -19,14 +22,14 @@ from rag.answer.abstention import AbstentionModel
 from rag.answer.compose import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
 from rag.answer.history import search_query
 from rag.answer.llm import generate, make_chat_model
-from rag.config import Settings, get_settings
+from rag.config import Settings, apply_process_defaults, get_settings
 from rag.errors import IndexNotReadyError, InvalidQuestionError
 from rag.index.embeddings import SentenceEmbeddings
 from rag.index.snapshot import Snapshot, load_snapshot
 from rag.index.store import SentenceStore
 from rag.ingest.sync import ingest as run_ingest
-from rag.records import Answer, IngestReport, Turn
-from rag.retrieve import FusionWeights, SentenceRetriever, search
+from rag.records import Answer, Answerer, IngestReport, Turn
+from rag.retrieve import Candidate, FusionWeights, SentenceRetriever, search
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -79,11 +82,28 @@ def validate_k(k: object) -> int | None:
     return k
 
 
+@dataclass(frozen=True)
+class AskState:
+    """One question on its way through the chain; each step returns a copy with its part filled in."""
+
+    question: str
+    history: list[Turn]
+    k: int
+    # The question's vector when the caller already has it (an evaluation embeds all its questions in one batch);
+    # used only while the search query is the question itself.
+    question_vector: np.ndarray | None = None
+    query: str = ""
+    snapshot: Snapshot | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
 class Pipeline:
     """Ingest, retrieve and answer over one index; safe to share between threads."""
 
     def __init__(self, settings: Settings | None = None, chat_model: BaseChatModel | None = None,
                  weights: FusionWeights | None = None, abstention: AbstentionModel | None = None) -> None:
+        apply_process_defaults()
         self.settings = settings or get_settings()
         self.embedder = SentenceEmbeddings.from_settings(self.settings)
         self.weights = weights or FusionWeights()
@@ -138,44 +158,50 @@ class Pipeline:
         self.snapshot()
         self.embedder.encode_queries(["warm up"])
 
+    def embed_questions(self, questions: Sequence[str]) -> np.ndarray:
+        """Question vectors for many questions at once (batched on every core), to pass to ``ask``."""
+        return self.embedder.encode_queries(list(questions))
+
     # -- answering --------------------------------------------------------------------------------------------
-    def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
+    def _build_chain(self) -> Runnable[AskState, Answer]:
         """condense the question → retrieve candidates → answer: each step a runnable, timed."""
         return (_step(self._condense, "condense") | _step(self._retrieve, "retrieve")
                 | _step(self._answer, "answer"))
 
-    def _condense(self, state: dict[str, Any]) -> dict[str, Any]:
+    def _condense(self, state: AskState) -> AskState:
         started = time.perf_counter()
-        query = search_query(state["question"], state.get("history"))
-        return {**state, "query": query, "timings": {"condense": _ms(started)}}
+        query = search_query(state.question, state.history)
+        return dataclasses.replace(state, query=query, timings={"condense": _ms(started)})
 
-    def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
+    def _retrieve(self, state: AskState) -> AskState:
         started = time.perf_counter()
         snapshot = self.snapshot()
         if len(snapshot) == 0:
             raise IndexNotReadyError(f"the index in {self.settings.index_dir} is empty: run `rag ingest` first")
-        candidates = search(state["query"], snapshot, self.embedder, self.settings.candidates,
-                            self.weights)
-        return {**state, "snapshot": snapshot, "candidates": candidates,
-                "timings": {**state["timings"], "retrieve": _ms(started)}}
+        vector = state.question_vector if state.query == state.question else None
+        candidates = search(state.query, snapshot, self.embedder, self.settings.candidates, self.weights,
+                            query_vector=vector)
+        return dataclasses.replace(state, snapshot=snapshot, candidates=candidates,
+                                   timings={**state.timings, "retrieve": _ms(started)})
 
-    def _answer(self, state: dict[str, Any]) -> Answer:
+    def _answer(self, state: AskState) -> Answer:
         started = time.perf_counter()
-        snapshot, candidates, k = state["snapshot"], state["candidates"], state["k"]
-        draft = extractive_answer(state["question"], candidates, snapshot, k, self.abstention,
+        assert state.snapshot is not None, "the retrieve step sets the snapshot"
+        snapshot, candidates, k = state.snapshot, state.candidates, state.k
+        draft = extractive_answer(state.question, candidates, snapshot, k, self.abstention,
                                   self.settings.abstain_threshold)
-        answerer = "extractive"
+        answerer: Answerer = "extractive"
         if self.chat_model is not None and not draft.abstained:
-            draft, answerer = self._generative(state["question"], draft, snapshot, candidates, k)
-        timings = {**state["timings"], "answer": _ms(started)}
+            draft, answerer = self._generative(state.question, draft, snapshot, candidates, k)
+        timings = {**state.timings, "answer": _ms(started)}
         timings["total"] = round(sum(timings.values()), 2)
-        return Answer(question=state["question"], answer=draft.answer, short_answer=draft.short_answer,
+        return Answer(question=state.question, answer=draft.answer, short_answer=draft.short_answer,
                       abstained=draft.abstained, citations=draft.citations, timings_ms=timings,
                       confidence=draft.confidence, answerer=answerer,
-                      search_query=state["query"] if state["query"] != state["question"] else None)
+                      search_query=state.query if state.query != state.question else None)
 
-    def _generative(self, question: str, draft: Draft, snapshot: Snapshot, candidates: list, k: int
-                    ) -> tuple[Draft, str]:
+    def _generative(self, question: str, draft: Draft, snapshot: Snapshot, candidates: list[Candidate], k: int
+                    ) -> tuple[Draft, Answerer]:
         assert self.chat_model is not None
         offered = select_citations(candidates, snapshot, max(k, 5))
         text, cited, abstained = generate(self.chat_model, question, offered)
@@ -186,16 +212,18 @@ class Pipeline:
         return Draft(text, None, False, cited[:k], draft.confidence), "llm"
 
     def ask(self, question: str, history: list[Turn] | list[dict[str, str]] | None = None,
-            k: int | None = None) -> Answer:
-        """Answer ``question`` from the corpus, citing the sentences it rests on."""
+            k: int | None = None, question_vector: np.ndarray | None = None) -> Answer:
+        """Answer ``question`` from the corpus, citing the sentences it rests on. ``question_vector`` is the
+        question's vector from ``embed_questions``, when the caller embedded many questions at once."""
         text = validate_question(question, self.settings.max_question_chars)
         turns = validate_history(history, self.settings.max_question_chars)
+        state = AskState(question=text, history=turns, k=validate_k(k) or self.settings.top_k,
+                         question_vector=question_vector)
         with self._ask_slots:
-            return self.chain.invoke({"question": text, "history": turns,
-                                      "k": validate_k(k) or self.settings.top_k})
+            return self.chain.invoke(state)
 
 
-def _step(method: Callable[[dict[str, Any]], Any], name: str) -> RunnableLambda:
+def _step(method: Callable[[AskState], Any], name: str) -> RunnableLambda:
     """A named chain step whose signature is worked out once, here.
 
     ``RunnableLambda`` asks ``inspect.signature`` of its function twice per call (does it take ``config``, a
@@ -203,7 +231,7 @@ def _step(method: Callable[[dict[str, Any]], Any], name: str) -> RunnableLambda:
     A function carrying ``__signature__`` answers at once.
     """
 
-    def step(state: dict[str, Any]) -> Any:
+    def step(state: AskState) -> Any:
         return method(state)
 
     step.__signature__ = inspect.signature(step)  # type: ignore[attr-defined]

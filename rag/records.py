@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+Role = Literal["user", "assistant"]
+Answerer = Literal["extractive", "llm"]
 
 
 class Sentence(BaseModel):
@@ -31,12 +36,12 @@ class Citation(BaseModel):
 class Turn(BaseModel):
     """One earlier message of a chat."""
 
-    role: str = Field(pattern="^(user|assistant)$")
+    role: Role
     content: str
 
 
 class Answer(BaseModel):
-    """What ``rag.ask`` returns; the JSON contract of ``rag ask --json`` and ``POST /api/ask``."""
+    """What ``Pipeline.ask`` returns; the JSON contract of ``rag ask --json`` and ``POST /api/ask``."""
 
     question: str
     answer: str
@@ -45,7 +50,7 @@ class Answer(BaseModel):
     citations: list[Citation]
     timings_ms: dict[str, float] = Field(default_factory=dict)
     confidence: float = 0.0
-    answerer: str = "extractive"
+    answerer: Answerer = "extractive"
     search_query: str | None = Field(None, description="The question as rewritten from the chat history.")
 
 

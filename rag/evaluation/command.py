@@ -14,6 +14,7 @@ from rag.config import get_settings
 from rag.errors import EvalFileError
 from rag.evaluation.compare import compare_runs, comparison_tables, load_run
 from rag.evaluation.datasets import detect_format, load_dataset
+from rag.evaluation.registry import BY_KEY
 from rag.evaluation.report import render_report
 from rag.evaluation.runner import run_eval, write_results_csv, write_results_jsonl, write_summary_json
 from rag.evaluation.scoring import check_gates
@@ -66,9 +67,9 @@ def evaluate(options: EvalOptions, out: Console, err: Console) -> int:
     from rag.pipeline import Pipeline  # imported late: it loads torch, which --help does not need
 
     gates = parse_gates(options.fail_under)
-    unknown = [g for g in gates if g not in _metric_names()]
+    unknown = [g for g in gates if g not in list(BY_KEY)]
     if unknown:
-        raise EvalFileError(f"--fail-under: unknown metric {unknown[0]!r}; one of {', '.join(_metric_names())}")
+        raise EvalFileError(f"--fail-under: unknown metric {unknown[0]!r}; one of {', '.join(list(BY_KEY))}")
     kind = detect_format(options.file)
     settings = get_settings(index_dir=options.index)
     if kind == "squad" and options.index is None:
@@ -129,7 +130,3 @@ def compare(a: Path, b: Path, out: Console, json_path: Path | None = None) -> in
     return 0
 
 
-def _metric_names() -> list[str]:
-    return ["pass_rate", "em", "f1", "contains_gold", "hit@1", "hit@k", "mrr", "citation_precision",
-            "citation_recall", "abstain_precision", "abstain_recall", "abstain_f1", "false_abstention_rate",
-            "latency_p50_ms", "latency_p95_ms", "latency_max_ms"]

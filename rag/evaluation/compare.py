@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from rag.errors import EvalFileError
-from rag.evaluation.scoring import LOWER_IS_BETTER, QuestionResult, summarize
+from rag.evaluation.registry import LOWER_IS_BETTER
+from rag.evaluation.scoring import QuestionResult, summarize
 
 
 @dataclass

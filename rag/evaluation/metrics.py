@@ -166,8 +166,3 @@ def mean(values: Iterable[float | None]) -> float | None:
     """Mean of the values that are not None; None when there are none."""
     kept = [v for v in values if v is not None]
     return round(sum(kept) / len(kept), 4) if kept else None
-
-
-def percent(value: float | None) -> str:
-    """A 0–1 score as a percentage string, '–' for None."""
-    return "–" if value is None else f"{100 * value:.1f}%"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from rag.evaluation.metrics import percent
+from rag.evaluation.registry import HEADLINE
 from rag.evaluation.scoring import QuestionResult
 
 _CSS = """
@@ -44,13 +44,6 @@ document.querySelectorAll("table.sortable").forEach(function(t){
 });
 """
 
-_METRIC_LABELS = [
-    ("pass_rate", "pass rate"), ("em", "exact match"), ("f1", "token F1"), ("contains_gold", "answer contains gold"),
-    ("hit@1", "hit@1"), ("hit@k", "hit@k"), ("mrr", "MRR"), ("citation_precision", "citation precision"),
-    ("citation_recall", "citation recall"), ("abstain_precision", "abstention precision"),
-    ("abstain_recall", "abstention recall"), ("abstain_f1", "abstention F1"),
-    ("false_abstention_rate", "false abstentions"),
-]
 
 
 def bar_chart(title: str, bars: Sequence[tuple[str, float, str]], unit: str = "%", width: int = 420) -> str:
@@ -157,8 +150,8 @@ def render_report(summary: dict[str, Any], results: Sequence[QuestionResult], ti
     """The whole report as one HTML string: no external scripts, styles, fonts or images."""
     m = summary["metrics"]
     name = title or f"Evaluation of {summary.get('dataset', 'questions')}"
-    cards = "".join(f'<div class="card"><b>{percent(m.get(key))}</b>{escape(label)}</div>'
-                    for key, label in _METRIC_LABELS if m.get(key) is not None)
+    cards = "".join(f'<div class="card"><b>{metric.format(m[metric.key])}</b>{escape(metric.label)}</div>'
+                    for metric in HEADLINE if m.get(metric.key) is not None)
     lat = summary.get("latency", {})
     cards += "".join(f'<div class="card"><b>{lat[key]:.0f} ms</b>latency {key[:3]}</div>'
                      for key in ("p50_ms", "p95_ms", "max_ms") if lat.get(key) is not None)

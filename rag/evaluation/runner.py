@@ -19,7 +19,6 @@ from rag.errors import IndexNotReadyError, InvalidQuestionError
 from rag.evaluation.datasets import EvalDataset, EvalQuestion
 from rag.evaluation.evidence import locate_evidence
 from rag.evaluation.scoring import QuestionResult, score_question, summarize
-from rag.index.embeddings import SentenceEmbeddings
 from rag.pipeline import Pipeline
 from rag.records import IngestReport
 
@@ -47,25 +46,6 @@ class _CpuClock:
         now = time.process_time()
         spent, self.last = now - self.last, now
         return round(spent, 2)
-
-
-class _CachedQueries(SentenceEmbeddings):
-    """Serves question vectors computed up front in one batch; anything else goes to the real embedder."""
-
-    def __init__(self, inner: SentenceEmbeddings, cache: dict[str, np.ndarray]) -> None:
-        super().__init__(inner.batch_size, inner.bulk_threads, inner.backend, inner.cache_dir, question_cache=0,
-                         question_precision=inner.question_precision)
-        self.inner, self.cache = inner, cache
-
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Documents: the real model."""
-        return self.inner.encode(texts, show_progress)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Cached rows when every question is known, else the real model."""
-        if texts and all(t in self.cache for t in texts):
-            return np.stack([self.cache[t] for t in texts])
-        return self.inner.encode_queries(texts)
 
 
 def prepare_index(pipeline: Pipeline, dataset: EvalDataset, corpus: Sequence[Path] = (),
@@ -99,7 +79,7 @@ def run_eval(pipeline: Pipeline, dataset: EvalDataset, k: int | None = None, wor
 
     t0 = time.perf_counter()
     texts_to_embed = list(dict.fromkeys(q.question.strip() for q in questions))
-    cache = dict(zip(texts_to_embed, pipeline.embedder.encode_queries(texts_to_embed), strict=True))
+    cache = dict(zip(texts_to_embed, pipeline.embed_questions(texts_to_embed), strict=True))
     embed_s, embed_cpu = time.perf_counter() - t0, cpu.lap()
 
     t1 = time.perf_counter()
@@ -125,17 +105,14 @@ def run_eval(pipeline: Pipeline, dataset: EvalDataset, k: int | None = None, wor
     return EvalRun(results, summarize(results, k, info), warnings, report)
 
 
-def _answer_all(pipeline: Pipeline, questions: list[EvalQuestion], cache: dict[str, np.ndarray], k: int,
+def _answer_all(pipeline: Pipeline, questions: list[EvalQuestion], vectors: dict[str, np.ndarray], k: int,
                 workers: int, on_progress: ProgressFn | None) -> list[QuestionResult]:
-    original = pipeline.embedder
-    cached = _CachedQueries(original, cache)
-    pipeline.embedder = cached
     lock = threading.Lock()
     done = passed = 0
 
     def one(q: EvalQuestion) -> QuestionResult:
         nonlocal done, passed
-        result = _answer_one(pipeline, q, k)
+        result = _answer_one(pipeline, q, k, vectors.get(q.question.strip()))
         with lock:
             done += 1
             passed += result.passed
@@ -143,20 +120,16 @@ def _answer_all(pipeline: Pipeline, questions: list[EvalQuestion], cache: dict[s
                 on_progress(done, len(questions), passed / done)
         return result
 
-    try:
-        if workers == 1:
-            return [one(q) for q in questions]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rag-eval") as pool:
-            return list(pool.map(one, questions))
-    finally:
-        if pipeline.embedder is cached:  # a concurrent run may have swapped in its own cache meanwhile
-            pipeline.embedder = original
+    if workers == 1:
+        return [one(q) for q in questions]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rag-eval") as pool:
+        return list(pool.map(one, questions))
 
 
-def _answer_one(pipeline: Pipeline, q: EvalQuestion, k: int) -> QuestionResult:
+def _answer_one(pipeline: Pipeline, q: EvalQuestion, k: int, vector: np.ndarray | None) -> QuestionResult:
     started = time.perf_counter()
     try:
-        answer = pipeline.ask(q.question, k=k).model_dump()
+        answer = pipeline.ask(q.question, k=k, question_vector=vector).model_dump()
     except InvalidQuestionError as exc:  # a bad question is a failed row, not a failed run
         return score_question(q, {}, (time.perf_counter() - started) * 1000, error=str(exc))
     return score_question(q, answer, (time.perf_counter() - started) * 1000)

@@ -24,6 +24,7 @@ from rag.evaluation.metrics import (
     reciprocal_rank,
     token_f1,
 )
+from rag.evaluation.registry import LOWER_IS_BETTER
 
 
 class QuestionResult(BaseModel):
@@ -166,8 +167,6 @@ def summarize(results: Sequence[QuestionResult], k: int, info: dict[str, Any] | 
     }
 
 
-# Metrics where a smaller number is better (``--fail-under`` is then read as "at most").
-LOWER_IS_BETTER = {"false_abstention_rate", "latency_p50_ms", "latency_p95_ms", "latency_max_ms"}
 
 
 def check_gates(summary: dict[str, Any], gates: dict[str, float]) -> list[str]:

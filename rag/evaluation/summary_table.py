@@ -6,29 +6,14 @@ from typing import Any
 
 from rich.table import Table
 
-from rag.evaluation.metrics import percent
-
-_ROWS = [
-    ("pass_rate", "pass rate", "answer right (and evidence cited) / abstained when unanswerable"),
-    ("em", "exact match", "on short answer (else answer), answerable questions"),
-    ("f1", "token F1", "on short answer (else answer), answerable questions"),
-    ("contains_gold", "answer contains gold", "full answer text"),
-    ("hit@1", "hit@1", "first citation contains the evidence"),
-    ("hit@k", "hit@k", "some citation contains the evidence"),
-    ("mrr", "MRR", "1/rank of the first citation with the evidence"),
-    ("citation_precision", "citation precision", "cited sentences that overlap the evidence"),
-    ("citation_recall", "citation recall", "evidence items overlapped by a citation"),
-    ("abstain_precision", "abstention precision", "abstentions that were on unanswerable questions"),
-    ("abstain_recall", "abstention recall", "unanswerable questions abstained on"),
-    ("abstain_f1", "abstention F1", ""),
-    ("false_abstention_rate", "false-abstention rate", "answerable questions abstained on (lower is better)"),
-]
+from rag.evaluation.registry import HEADLINE
 
 
 def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(label, value, note) rows: the headline metrics that have a value, then latency and timing."""
     m = summary["metrics"]
-    rows = [(label, percent(m[key]), note) for key, label, note in _ROWS if m.get(key) is not None]
+    rows = [(metric.label, metric.format(m[metric.key]), metric.note) for metric in HEADLINE
+            if m.get(metric.key) is not None]
     lat = summary.get("latency", {})
     if lat.get("p50_ms") is not None:
         rows.append(("latency p50 / p95 / max", f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['max_ms']:.0f} ms",

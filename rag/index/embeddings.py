@@ -13,17 +13,8 @@ from typing import Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from rag.config import apply_process_defaults
 from rag.index import onnx_model
-
-# Set before sentence-transformers is imported so nothing ever reaches for a model hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-# OpenMP workers that spin while waiting steal the CPU from everything else on a shared machine; measured under
-# load, a 2-thread question embedding took ~1 s spinning vs ~0.16 s passive (docs/benchmarks.md). Read at import.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 log = logging.getLogger(__name__)
 Backend = Literal["onnx", "torch"]
@@ -99,6 +90,7 @@ class SentenceEmbeddings(Embeddings):
     def __init__(self, batch_size: int = 32, bulk_threads: int = 0, backend: Backend = "onnx",
                  cache_dir: Path | None = None, question_cache: int = 1024,
                  question_precision: Precision = "int8") -> None:
+        apply_process_defaults()  # offline hub, passive OpenMP: before any model runtime loads
         self.batch_size = batch_size
         self.bulk_threads = bulk_threads or os.cpu_count() or 1
         self.backend = backend

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,9 +15,8 @@ from rag.config import Settings
 from rag.errors import RagError
 from rag.records import Sentence
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-import chromadb  # noqa: E402  (telemetry must be off before import)
+if TYPE_CHECKING:
+    import chromadb
 
 log = logging.getLogger(__name__)
 _PAGE = 5000
@@ -36,6 +35,8 @@ class IndexedDocument:
 
 
 def make_client(settings: Settings) -> chromadb.api.ClientAPI:
+    import chromadb  # on first use: importing it costs ~1 s
+
     """A Chroma client: ``HttpClient`` when ``RAG_CHROMA_URL`` is set, else a persistent folder."""
     chroma_settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
     if settings.chroma_url:

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from html import escape
 from importlib import resources
 from typing import TYPE_CHECKING
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported anywhere
+from fastapi import FastAPI, Query
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 
-from fastapi import FastAPI, Query  # noqa: E402
-from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html  # noqa: E402
-from fastapi.responses import HTMLResponse, Response  # noqa: E402
-from fastapi.staticfiles import StaticFiles  # noqa: E402
-
-from rag.config import Settings  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
-from rag.web.api import install_error_handlers, make_router  # noqa: E402
-from rag.web.limits import BodySizeLimit, RateLimiter, scope_client  # noqa: E402
+from rag.config import Settings, apply_process_defaults
+from rag.pipeline import Pipeline
+from rag.web.api import install_error_handlers, make_router
+from rag.web.limits import BodySizeLimit, RateLimiter, scope_client
 
 if TYPE_CHECKING:
     import uvicorn
@@ -95,6 +92,7 @@ def add_api_docs(app: FastAPI) -> None:
 
 def build_app(pipeline: Pipeline) -> FastAPI:
     """FastAPI app: the chat UI at /, the HTTP API under /api (docs at /docs), the widget at /widget.js."""
+    apply_process_defaults()  # Gradio reads its analytics switch when it is imported
     import gradio as gr
     from gradio.utils import get_upload_folder
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
