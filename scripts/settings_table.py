@@ -11,7 +11,7 @@ def table() -> str:
     """A Markdown table of every setting: variable, default, description."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = "" if field.default is None else f"`{field.default}`"
+        default = "" if field.default in (None, "") else f"`{field.default}`"
         rows.append(f"| `RAG_{name.upper()}` | {default} | {field.description} |")
     return "\n".join(rows)
 

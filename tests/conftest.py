@@ -21,6 +21,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rag import Pipeline, Settings  # noqa: E402
 
+# Fixtures defined beside their helpers: the SQuAD corpus (``normans``) and the shared live server.
+pytest_plugins = ["tests.squad_corpus", "tests.live_server"]
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 DATA = ROOT / "tests" / "data"

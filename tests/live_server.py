@@ -69,13 +69,14 @@ def start_app(pipeline: Pipeline) -> ServerThread:
 
 
 _shared: LiveApp | None = None
+_shared_server: ServerThread | None = None
 _shared_lock = threading.Lock()
 
 
 def shared_app(tmp_path_factory: pytest.TempPathFactory) -> LiveApp:
     """One app per test session (started on first use, a daemon thread) over a copy of the seed corpus plus
     an XSS article, with an admin token; shared by the API, UI and browser tests to index only once."""
-    global _shared
+    global _shared, _shared_server
     with _shared_lock:
         if _shared is None:
             root = tmp_path_factory.mktemp("live")
@@ -86,9 +87,15 @@ def shared_app(tmp_path_factory: pytest.TempPathFactory) -> LiveApp:
             pipeline = Pipeline(settings)
             pipeline.ingest([corpus])
             pipeline.warm_up()
-            server = start_app(pipeline).__enter__()
-            _shared = LiveApp(server.url, pipeline, settings, corpus)
+            _shared_server = start_app(pipeline).__enter__()
+            _shared = LiveApp(_shared_server.url, pipeline, settings, corpus)
         return _shared
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the shared server when the run ends (this module is a plugin of ``tests/conftest.py``)."""
+    if _shared_server is not None:
+        _shared_server.__exit__()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -13,7 +13,7 @@ from rag.index.dense import DenseIndex
 from rag.index.snapshot import Snapshot, cache_root
 from rag.records import Sentence
 from tests.conftest import CORPUS, assert_index_consistent, make_settings
-from tests.squad_corpus import SquadCorpus, normans  # noqa: F401 (fixture)
+from tests.squad_corpus import SquadCorpus
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.conversations import load_conversations, play
 from rag import Pipeline
 from rag.answer.history import is_follow_up, search_query
 from rag.records import Turn
-from tests.conversations import load_conversations, play
-from tests.squad_corpus import SquadCorpus, normans  # noqa: F401 (fixture)
 
 CONVERSATIONS = load_conversations()
 

@@ -16,7 +16,7 @@ from rag.index.paragraphs import paragraph_ids, paragraph_windows
 from rag.retrieve import search
 from rag.text import normalize_for_match
 from tests.conftest import SEED_QUESTIONS
-from tests.squad_corpus import SquadCorpus, normans  # noqa: F401 (fixture)
+from tests.squad_corpus import SquadCorpus
 
 SEED = [json.loads(line) for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
 

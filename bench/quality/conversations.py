@@ -14,7 +14,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 from seed import seed_pipeline  # noqa: E402
 from squad import Tally, build_index, configure  # noqa: E402
 
-from tests.conversations import load_conversations, play  # noqa: E402
+from bench.conversations import load_conversations, play  # noqa: E402
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 from rag import Pipeline
 from rag.text import normalize_for_match
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
 @dataclass
