@@ -18,7 +18,7 @@ PROCESS_DEFAULTS = {
     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false",
     # OpenMP workers that spin while waiting steal the CPU from everything else on a shared machine; measured under
-    # load, a 2-thread question embedding took ~1 s spinning vs ~0.16 s passive (docs/benchmarks.md). Read when
+    # load, a 2-thread question embedding took ~1 s spinning vs ~0.18 s passive (docs/benchmarks.md). Read when
     # ONNX Runtime or torch loads.
     "OMP_WAIT_POLICY": "PASSIVE",
     # Chroma's and Gradio's usage reports (read when they are imported).
