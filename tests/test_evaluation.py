@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag import EvalFileError, Pipeline
+from rag import Answer, EvalFileError, Pipeline
 from rag.cli import app
 from rag.evaluation.compare import compare_runs, load_run
 from rag.evaluation.datasets import AnswerStart, Span, load_dataset
@@ -446,20 +446,23 @@ def test_pass_mark_judges_the_short_answer_not_the_quoted_sentence() -> None:
     from rag.evaluation.datasets import EvalQuestion
     from rag.evaluation.scoring import score_question
 
+    def reply(**fields: object) -> Answer:
+        return Answer.model_validate({"question": q.question, **fields})
+
     q = EvalQuestion(id="q", question="Who was targeted?", answers=["Kazakh speakers"], evidence=["Kazakh speakers"])
     cite = {"source": "a.txt", "sentence_id": "s", "text": "It targeted Kazakh speakers.", "start": 0, "end": 28,
             "score": 1.0}
-    wrong_span = score_question(q, {"answer": "Middle East — “It targeted Kazakh speakers.” [1]",
-                                    "short_answer": "Middle East", "abstained": False, "citations": [cite]}, 5.0)
+    wrong_span = score_question(q, reply(answer="Middle East — “It targeted Kazakh speakers.” [1]",
+                                    short_answer="Middle East", abstained=False, citations=[cite]), 5.0)
     assert wrong_span.contains_gold == 1.0 and wrong_span.evidence_rank == 1 and not wrong_span.passed
-    partial = score_question(q, {"answer": "speakers — …", "short_answer": "speakers", "abstained": False,
-                                 "citations": [cite]}, 5.0)
+    partial = score_question(q, reply(answer="speakers — …", short_answer="speakers", abstained=False,
+                                 citations=[cite]), 5.0)
     assert partial.f1 == pytest.approx(2 / 3) and partial.passed  # F1 ≥ 0.5 counts as right
-    sentence_only = score_question(q, {"answer": "It targeted Kazakh speakers. [1]", "short_answer": None,
-                                       "abstained": False, "citations": [cite]}, 5.0)
+    sentence_only = score_question(q, reply(answer="It targeted Kazakh speakers. [1]", short_answer=None,
+                                       abstained=False, citations=[cite]), 5.0)
     assert sentence_only.passed
-    uncited = score_question(q, {"answer": "Kazakh speakers", "short_answer": "Kazakh speakers", "abstained": False,
-                                 "citations": []}, 5.0)
+    uncited = score_question(q, reply(answer="Kazakh speakers", short_answer="Kazakh speakers", abstained=False,
+                                 citations=[]), 5.0)
     assert uncited.em == 1.0 and not uncited.passed  # right words, no supporting citation
-    abstained = score_question(q, {"answer": "The corpus does not say.", "abstained": True, "citations": []}, 5.0)
+    abstained = score_question(q, reply(answer="The corpus does not say.", abstained=True, citations=[]), 5.0)
     assert abstained.f1 == 0.0 and not abstained.passed

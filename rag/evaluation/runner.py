@@ -129,9 +129,9 @@ def _answer_all(pipeline: Pipeline, questions: list[EvalQuestion], vectors: dict
 def _answer_one(pipeline: Pipeline, q: EvalQuestion, k: int, vector: np.ndarray | None) -> QuestionResult:
     started = time.perf_counter()
     try:
-        answer = pipeline.ask(q.question, k=k, question_vector=vector).model_dump()
+        answer = pipeline.ask(q.question, k=k, question_vector=vector)
     except InvalidQuestionError as exc:  # a bad question is a failed row, not a failed run
-        return score_question(q, {}, (time.perf_counter() - started) * 1000, error=str(exc))
+        return score_question(q, None, (time.perf_counter() - started) * 1000, error=str(exc))
     return score_question(q, answer, (time.perf_counter() - started) * 1000)
 
 

@@ -25,6 +25,7 @@ from rag.evaluation.metrics import (
     token_f1,
 )
 from rag.evaluation.registry import LOWER_IS_BETTER
+from rag.records import Answer
 
 
 class QuestionResult(BaseModel):
@@ -54,14 +55,14 @@ class QuestionResult(BaseModel):
     passed: bool = False
 
 
-def score_question(q: EvalQuestion, answer: dict[str, Any], latency_ms: float, error: str | None = None
+def score_question(q: EvalQuestion, answer: Answer | None, latency_ms: float, error: str | None = None
                    ) -> QuestionResult:
-    """Compare one answer (``Answer.model_dump()`` form) with the question's gold answers and evidence."""
-    citations = answer.get("citations") or []
-    cited = [Cited(c["source"], int(c["start"]), int(c["end"]), c.get("text", "")) for c in citations]
-    abstained = bool(answer.get("abstained", error is not None))
-    full = answer.get("answer") or ""
-    short = answer.get("short_answer") or None
+    """Compare one answer with the question's gold answers and evidence; ``None`` with ``error`` when asking failed."""
+    citations = [c.model_dump() for c in answer.citations] if answer else []
+    cited = [Cited(c.source, c.start, c.end, c.text) for c in answer.citations] if answer else []
+    abstained = answer.abstained if answer else error is not None
+    full = answer.answer if answer else ""
+    short = (answer.short_answer or None) if answer else None
     has_evidence = q.answerable and bool(q.answer_starts or q.evidence_spans or q.evidence)
     em = f1 = contains = None
     if q.answerable and q.answers:
@@ -82,8 +83,8 @@ def score_question(q: EvalQuestion, answer: dict[str, Any], latency_ms: float, e
         passed = not abstained and answer_is_right(em, f1, contains, short) and (not has_evidence or rank is not None)
     return QuestionResult(
         id=q.id, question=q.question, answer=full, short_answer=short, abstained=abstained, citations=citations,
-        latency_ms=round(latency_ms, 2), confidence=float(answer.get("confidence") or 0.0),
-        answerer=str(answer.get("answerer") or ""), error=error, answers=q.answers, answerable=q.answerable,
+        latency_ms=round(latency_ms, 2), confidence=answer.confidence if answer else 0.0,
+        answerer=answer.answerer if answer else "", error=error, answers=q.answers, answerable=q.answerable,
         type=question_word(q.question), source=q.source or _cited_source(citations), em=em, f1=f1,
         contains_gold=contains, evidence_rank=rank, has_evidence=has_evidence, citation_precision=precision,
         citation_recall=recall, passed=passed)
