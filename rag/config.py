@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     abstain_threshold: float = Field(0.18, ge=0.0, le=1.0, description=(
         "Answer only when P(answerable) is at least this; 0.18 keeps false abstention at or under 3% on the SQuAD"
         " tuning articles on large and small indexes, 3-4% on held-out ones (docs/quality.md)."))
+    reader: Literal["on", "off"] = Field("on", description=(
+        "The trained span reader (docs/reader.md) picks the short answer and the sentence holding it among the"
+        " top candidates; 'off' uses the heuristic span of the best retrieved sentence."))
+    reader_candidates: int = Field(1, ge=1, le=20, description=(
+        "Retrieved sentences whose windows (the sentence and one neighbour each side) the reader reads; more let it"
+        " move the citation further but cost ~20 ms each and measured worse (docs/reader.md)."))
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     max_file_bytes: int = Field(20_000_000, ge=1, description="Larger files are skipped with a warning.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for a generative answerer.")

@@ -22,6 +22,7 @@ from rag.answer.abstention import AbstentionModel
 from rag.answer.compose import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
 from rag.answer.history import search_query
 from rag.answer.llm import generate, make_chat_model
+from rag.answer.reader import Reader, load_reader
 from rag.config import Settings, apply_process_defaults, get_settings
 from rag.errors import IndexNotReadyError, InvalidQuestionError
 from rag.index.embeddings import SentenceEmbeddings
@@ -157,6 +158,13 @@ class Pipeline:
         """Load the model and the snapshot now rather than on the first question."""
         self.snapshot()
         self.embedder.encode_queries(["warm up"])
+        if self.reader is not None:
+            self.reader.read("warm up", ["warm up"])
+
+    @property
+    def reader(self) -> Reader | None:
+        """The span reader (loaded on first use), or None with ``RAG_READER=off``."""
+        return load_reader() if self.settings.reader == "on" else None
 
     def embed_questions(self, questions: Sequence[str]) -> np.ndarray:
         """Question vectors for many questions at once (batched on every core), to pass to ``ask``."""
@@ -189,7 +197,7 @@ class Pipeline:
         assert state.snapshot is not None, "the retrieve step sets the snapshot"
         snapshot, candidates, k = state.snapshot, state.candidates, state.k
         draft = extractive_answer(state.question, candidates, snapshot, k, self.abstention,
-                                  self.settings.abstain_threshold)
+                                  self.settings.abstain_threshold, self.reader, self.settings.reader_candidates)
         answerer: Answerer = "extractive"
         if self.chat_model is not None and not draft.abstained:
             draft, answerer = self._generative(state.question, draft, snapshot, candidates, k)

@@ -23,7 +23,8 @@ class Sentence(BaseModel):
 
 
 class Citation(BaseModel):
-    """A sentence an answer rests on, with its retrieval score (higher is better)."""
+    """A sentence an answer rests on, with its score (higher is better): the retrieval score; the sentence holding
+    the reader's answer span is cited first and carries the best score among the candidates."""
 
     source: str
     sentence_id: str

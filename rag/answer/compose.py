@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rag.answer.abstention import AbstentionModel
 from rag.answer.question_types import answer_type, span_type
+from rag.answer.reader import Reader
 from rag.answer.spans import best_span
 from rag.index.snapshot import Snapshot
 from rag.records import Citation
@@ -26,18 +27,55 @@ class Draft:
     confidence: float
 
 
-def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int) -> list[Citation]:
-    """The top ``k`` candidates as citations, skipping repeats of an already cited sentence text."""
+@dataclass(frozen=True)
+class ReadSpan:
+    """The reader's answer: the span's text, the row of the sentence holding it, and its margin over no-answer."""
+
+    text: str
+    row: int
+    margin: float
+
+
+def read_span(question: str, candidates: list[Candidate], snapshot: Snapshot, reader: Reader, n: int
+              ) -> ReadSpan | None:
+    """The reader's best span over the windows (sentence and neighbours) of the top ``n`` candidates, kept only
+    when it lies inside one sentence and beats "no answer"."""
+    windows: list[str] = []
+    layouts: list[list[tuple[int, int, int]]] = []
+    for cand in candidates[:n]:
+        pieces, layout, pos = [], [], 0
+        for row in snapshot.neighbours(cand.row):
+            text = snapshot.texts[row]
+            layout.append((row, pos, pos + len(text)))
+            pieces.append(text)
+            pos += len(text) + 1
+        windows.append(" ".join(pieces))
+        layouts.append(layout)
+    best: ReadSpan | None = None
+    for window, layout, reading in zip(windows, layouts, reader.read(question, windows), strict=True):
+        if reading.margin <= 0 or (best is not None and reading.margin <= best.margin):
+            continue
+        holder = next(((row, a) for row, a, b in layout if a <= reading.start and reading.end <= b), None)
+        if holder is not None:
+            best = ReadSpan(window[reading.start:reading.end].strip(), holder[0], reading.margin)
+    return best if best is not None and best.text else None
+
+
+def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int,
+                     first: tuple[int, float] | None = None) -> list[Citation]:
+    """The top ``k`` candidates as citations, skipping repeats of an already cited sentence text; ``first`` is a
+    (row, score) cited ahead of them (the sentence holding the reader's span)."""
     chosen: list[Citation] = []
     seen: set[str] = set()
-    for cand in candidates:
-        s = snapshot.sentence(cand.row)
+    rows = ([first] if first else []) + [(c.row, float(c.score)) for c in candidates]
+    for row, score in rows:
+        s = snapshot.sentence(row)
         key = normalize_for_match(s.text).lower()
         if key in seen:
             continue
         seen.add(key)
         chosen.append(Citation(source=s.source, sentence_id=s.sentence_id, text=s.text, start=s.start, end=s.end,
-                               score=round(float(cand.score), 4)))
+                               score=round(score, 4)))
         if len(chosen) == k:
             break
     return chosen
@@ -60,14 +98,20 @@ def answerable_probability(question: str, candidates: list[Candidate], snapshot:
 
 
 def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snapshot, k: int,
-                      model: AbstentionModel, threshold: float) -> Draft:
-    """Short span + supporting sentence from the best citation, or an abstention below ``threshold``."""
+                      model: AbstentionModel, threshold: float, reader: Reader | None = None,
+                      reader_candidates: int = 1) -> Draft:
+    """Short span + supporting sentence, or an abstention below ``threshold``. With a reader, its span among the
+    top candidates' windows and the sentence holding it come first; the heuristic span of the best citation is the
+    fallback when the reader finds no span that beats "no answer"."""
     confidence = answerable_probability(question, candidates, snapshot, model)
     if confidence < threshold:
         return Draft(ABSTAIN_TEXT, None, True, [], round(confidence, 4))
-    citations = select_citations(candidates, snapshot, k)
+    found = read_span(question, candidates, snapshot, reader, reader_candidates) if reader is not None else None
+    # The sentence holding the reader's span ranks first, so it carries the best score it was preferred over.
+    promoted = (found.row, float(candidates[0].score)) if found else None
+    citations = select_citations(candidates, snapshot, k, promoted)
     top = citations[0]
-    span = best_span(question, top.text, span_type(question))
+    span = found.text if found else best_span(question, top.text, span_type(question))
     sentence = " ".join(top.text.split())
     answer = f"{span} — “{sentence}” [1]" if span else f"{sentence} [1]"
     return Draft(answer, span, False, citations, round(confidence, 4))

