@@ -7,6 +7,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from unittest.mock import patch
 
 import torch
@@ -49,7 +50,8 @@ def ingest_run(corpus: Path, index_dir: Path, batch_size: int, reference: bool =
     if stand_in:
         real = _real_texts(corpus)
         embedder = StandInEmbeddings(real)
-        with patch("rag.ingest.sync.SentenceEmbeddings", lambda *_: embedder):
+        # Only the ingest's encoder is replaced; questions keep the real one.
+        with patch("rag.ingest.sync.SentenceEmbeddings", SimpleNamespace(from_settings=lambda *_: embedder)):
             started = time.perf_counter()
             report = Pipeline(settings_for(index_dir)).ingest([corpus])
             result = {"sentences": report.total_sentences, "files": report.added, "vectors": "stand-in",
