@@ -55,9 +55,9 @@ def read_span(question: str, candidates: list[Candidate], snapshot: Snapshot, re
     for window, layout, reading in zip(windows, layouts, reader.read(question, windows), strict=True):
         if reading.margin <= 0 or (best is not None and reading.margin <= best.margin):
             continue
-        holder = next(((row, a) for row, a, b in layout if a <= reading.start and reading.end <= b), None)
+        holder = next((row for row, a, b in layout if a <= reading.start and reading.end <= b), None)
         if holder is not None:
-            best = ReadSpan(window[reading.start:reading.end].strip(), holder[0], reading.margin)
+            best = ReadSpan(window[reading.start:reading.end].strip(), holder, reading.margin)
     return best if best is not None and best.text else None
 
 
