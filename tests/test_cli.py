@@ -43,3 +43,10 @@ def test_cli_ingest_ask_json_and_errors(tmp_path: Path) -> None:
 def test_cli_ask_without_index_says_to_ingest(tmp_path: Path) -> None:
     result = rag("ask", "anything?", index=tmp_path / "fresh")
     assert result.returncode != 0 and "rag ingest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    out = subprocess.run([sys.executable, "-m", "rag", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == f"citechat {version('citechat')}"
