@@ -300,9 +300,14 @@ def upload(http: httpx.Client, server: Server, name: str, data: bytes) -> httpx.
     return http.post(server.url + "/gradio_api/upload", files={"files": (name, data)})
 
 
-def eval_event(http: httpx.Client, server: Server, path: str, token: str = "", limit: int = 0) -> str:
+def run_eval_index(server: Server) -> int:
+    """The event number of the Evaluate tab's run, from the Gradio config."""
     config = httpx.get(server.url + "/config", timeout=30).json()
-    fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "run_eval")
+    return next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "run_eval")
+
+
+def eval_event(http: httpx.Client, server: Server, path: str, token: str = "", limit: int = 0) -> str:
+    fn_index = run_eval_index(server)
     session = uuid.uuid4().hex[:10]
     body = {"fn_index": fn_index, "session_hash": session, "data": [file_data(path), 3, limit, False, token]}
     reply = http.post(server.url + "/gradio_api/queue/join", json=body)
@@ -347,10 +352,8 @@ def test_uploads_belong_to_their_client_and_evaluations_are_bounded(server: Serv
 
 
 def eval_event_refusal(http: httpx.Client, server: Server, path: str) -> str:
-    config = httpx.get(server.url + "/config", timeout=30).json()
-    fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "run_eval")
-    reply = http.post(server.url + "/gradio_api/queue/join",
-                      json={"fn_index": fn_index, "session_hash": "m", "data": [file_data(path), 3, 0, False, ""]})
+    body = {"fn_index": run_eval_index(server), "session_hash": "m", "data": [file_data(path), 3, 0, False, ""]}
+    reply = http.post(server.url + "/gradio_api/queue/join", json=body)
     assert reply.status_code == 403
     return str(reply.json()["detail"])
 

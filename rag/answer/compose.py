@@ -40,17 +40,8 @@ def read_span(question: str, candidates: list[Candidate], snapshot: Snapshot, re
               ) -> ReadSpan | None:
     """The reader's best span over the windows (sentence and neighbours) of the top ``n`` candidates, kept only
     when it lies inside one sentence and beats "no answer"."""
-    windows: list[str] = []
-    layouts: list[list[tuple[int, int, int]]] = []
-    for cand in candidates[:n]:
-        pieces, layout, pos = [], [], 0
-        for row in snapshot.neighbours(cand.row):
-            text = snapshot.texts[row]
-            layout.append((row, pos, pos + len(text)))
-            pieces.append(text)
-            pos += len(text) + 1
-        windows.append(" ".join(pieces))
-        layouts.append(layout)
+    read = [sentence_window(snapshot, cand.row) for cand in candidates[:n]]
+    windows, layouts = [w for w, _ in read], [layout for _, layout in read]
     best: ReadSpan | None = None
     for window, layout, reading in zip(windows, layouts, reader.read(question, windows), strict=True):
         if reading.margin <= 0 or (best is not None and reading.margin <= best.margin):
@@ -81,9 +72,18 @@ def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int,
     return chosen
 
 
+def sentence_window(snapshot: Snapshot, row: int) -> tuple[str, list[tuple[int, int, int]]]:
+    """The sentence with its neighbours joined by spaces, and (row, start, end) of each sentence in that text."""
+    layout, pos = [], 0
+    for r in snapshot.neighbours(row):
+        layout.append((r, pos, pos + len(snapshot.texts[r])))
+        pos += len(snapshot.texts[r]) + 1
+    return " ".join(snapshot.texts[r] for r, _, _ in layout), layout
+
+
 def context_text(snapshot: Snapshot, row: int) -> str:
     """The sentence with its neighbours, for features that look past one sentence."""
-    return " ".join(snapshot.texts[r] for r in snapshot.neighbours(row))
+    return sentence_window(snapshot, row)[0]
 
 
 def answerable_probability(question: str, candidates: list[Candidate], snapshot: Snapshot,

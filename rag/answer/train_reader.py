@@ -1,5 +1,8 @@
 """Train the span reader: the packaged MiniLM with a start/end head, fine-tuned on SQuAD sentence windows.
 
+With no options it trains on the repository's SQuAD slice (a smoke run); the shipped model was trained with
+the team's SQuAD files:
+
     python -m rag.answer.train_reader --squad-v11 ../shared/eval/squad/squad-v1.1-dev-shared.json \\
         --squad-v20 ../shared/eval/squad/squad-v2.0-dev-shared.json --out build/reader
 
@@ -32,6 +35,7 @@ import numpy as np
 from rag.answer.reader import MAX_TOKENS, best_token_span
 from rag.ingest.splitting import sentence_spans
 
+REPO_SLICE = Path(__file__).resolve().parents[2] / "tests" / "data" / "squad-v1.1-slice.json"
 _WORD = re.compile(r"\w+")
 _STOP = {"the", "a", "an", "of", "in", "on", "to", "and", "is", "was", "what", "who", "when", "where", "which",
          "how", "did", "does", "do", "for", "by", "with", "as", "at", "that", "it", "from", "are", "were"}
@@ -49,19 +53,13 @@ class Example:
     kind: str  # "answer", "unanswerable" (SQuAD 2.0) or "wrong-window"
 
 
-def windows_of(context: str, neighbours: int) -> list[tuple[int, int, int]]:
-    """(window start, window end, index of the centre sentence) for every sentence of a paragraph."""
-    spans = sentence_spans(context) or [(0, len(context))]
+def windows_of(spans: list[tuple[int, int]], neighbours: int) -> list[tuple[int, int, int]]:
+    """(window start, window end, index of the centre sentence) for every sentence span of a paragraph."""
     out = []
     for i in range(len(spans)):
         lo, hi = max(0, i - neighbours), min(len(spans) - 1, i + neighbours)
         out.append((spans[lo][0], spans[hi][1], i))
     return out
-
-
-def _sentence_of(context: str, offset: int) -> tuple[int, int]:
-    spans = sentence_spans(context) or [(0, len(context))]
-    return next(((s, e) for s, e in spans if s <= offset < e), spans[-1])
 
 
 def _words(text: str) -> set[str]:
@@ -77,19 +75,21 @@ def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: 
         for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
             title = article["title"]
             paragraphs = [p["context"] for p in article["paragraphs"]]
-            all_windows = [(pi, s, e) for pi, ctx in enumerate(paragraphs) for s, e, _ in windows_of(ctx, neighbours)]
+            # Each paragraph is split and windowed once; a window's words are counted once per article.
+            spans = [sentence_spans(ctx) or [(0, len(ctx))] for ctx in paragraphs]
+            windows = [windows_of(sp, neighbours) for sp in spans]
+            window_words = [(p, s, e, _words(paragraphs[p][s:e])) for p, ws in enumerate(windows) for s, e, _ in ws]
             bucket = valid if title in held_out else train
             for pi, para in enumerate(article["paragraphs"]):
                 context = para["context"]
                 for qa in para["qas"]:
                     if qa.get("is_impossible"):
-                        s, e, _ = rng.choice(windows_of(context, neighbours))
+                        s, e, _ = rng.choice(windows[pi])
                         bucket.append(Example(qa["id"], title, qa["question"], context[s:e], (), "unanswerable"))
                         continue
-                    first = qa["answers"][0]
-                    sent = _sentence_of(context, first["answer_start"])
-                    centre = [w for w in windows_of(context, neighbours)
-                              if w[0] <= sent[0] and sent[1] <= w[1]]
+                    first = qa["answers"][0]["answer_start"]
+                    sent = next(((s, e) for s, e in spans[pi] if s <= first < e), spans[pi][-1])
+                    centre = [w for w in windows[pi] if w[0] <= sent[0] and sent[1] <= w[1]]
                     win = min(centre, key=lambda w: abs((w[0] + w[1]) / 2 - (sent[0] + sent[1]) / 2)) if centre \
                         else (0, len(context), 0)
                     ws, we = win[0], win[1]
@@ -101,8 +101,7 @@ def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: 
                     bucket.append(Example(qa["id"], title, qa["question"], context[ws:we], answers, "answer"))
                     if rng.random() < wrong_windows:
                         q_words = _words(qa["question"])
-                        others = [(len(q_words & _words(paragraphs[p][s:e])), p, s, e) for p, s, e in all_windows
-                                  if p != pi]
+                        others = [(len(q_words & words), p, s, e) for p, s, e, words in window_words if p != pi]
                         if others:
                             _, p, s, e = max(others)
                             bucket.append(Example(qa["id"] + "-wrong", title, qa["question"], paragraphs[p][s:e], (),
@@ -215,7 +214,8 @@ def _logits(model: Any, rows: list[dict[str, Any]], torch: Any, device: str, siz
 # -- training -----------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--squad-v11", type=Path, required=True)
+    parser.add_argument("--squad-v11", type=Path, default=REPO_SLICE,
+                        help="SQuAD v1.1 file (default: the repository's six-article test slice)")
     parser.add_argument("--squad-v20", type=Path)
     parser.add_argument("--out", type=Path, default=Path("build/reader"))
     parser.add_argument("--epochs", type=float, default=2.0)

@@ -8,7 +8,6 @@ import threading
 import time
 from collections import deque
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,10 +49,12 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def client_key(request: Request) -> str:
-    """The client's address. Proxy headers count only from ``RAG_TRUSTED_PROXIES`` (the server's proxy-headers
-    middleware rewrites the address then); from anyone else they are trivial to forge."""
-    return scope_client(request.scope)
+def client_key(request: object | None) -> str:
+    """The client's address, from a Starlette or a Gradio request (both carry ``client``). Proxy headers count only
+    from ``RAG_TRUSTED_PROXIES`` (the server's proxy-headers middleware rewrites the address then); from anyone else
+    they are trivial to forge."""
+    client = getattr(request, "client", None)
+    return str(client.host) if client else "unknown"
 
 
 def scope_client(scope: Scope) -> str:

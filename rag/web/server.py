@@ -127,8 +127,9 @@ def build_app(pipeline: Pipeline) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(CORSMiddleware, allow_origin_regex=origin_regex(settings.allowed_origins),
                        allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
-    if trusted_proxies(settings):
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies(settings))
+    proxies = trusted_proxies(settings)
+    if proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
 
     suggestions = SuggestionCache(pipeline)
     # Warm the example questions in the background so the first page load does not wait for them. Not a daemon:

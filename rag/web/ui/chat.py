@@ -13,7 +13,7 @@ import gradio as gr
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.records import Answer
-from rag.web.limits import RateLimiter
+from rag.web.limits import RateLimiter, client_key
 from rag.web.render import CitationContext, context_for, error_html, message_html, question_html, stream_prefixes
 from rag.web.ui.suggestions import SuggestionCache
 
@@ -92,8 +92,7 @@ def build_chat_tab(demo: gr.Blocks, pipeline: Pipeline, limiter: RateLimiter, su
         if not (question or "").strip():
             yield messages, history
             return
-        client = request.client.host if request and request.client else "unknown"
-        yield from answer_stream(pipeline, limiter, question, messages or [], history or [], client)
+        yield from answer_stream(pipeline, limiter, question, messages or [], history or [], client_key(request))
 
     def take(question: str) -> tuple[str, str]:
         return "", question

@@ -19,7 +19,7 @@ from rag.evaluation.datasets import detect_format, load_dataset
 from rag.evaluation.report import render_report
 from rag.evaluation.runner import run_eval, write_results_csv, write_results_jsonl, write_summary_json
 from rag.pipeline import Pipeline
-from rag.web.limits import RateLimiter
+from rag.web.limits import RateLimiter, client_key
 from rag.web.render import summary_html
 from rag.web.ui.admin import AdminError, check_token
 
@@ -92,7 +92,7 @@ def admit_questions(pipeline: Pipeline, limiter: RateLimiter, client: str, token
 
 
 def run_uploaded(pipeline: Pipeline, file_path: str | None, k: float | None, limit: float | None, skip_bad: bool,
-                 progress: Any = None, token: str | None = None, *, limiter: RateLimiter | None = None,
+                 progress: Any = None, token: str | None = None, *, limiter: RateLimiter,
                  client: str = "unknown", runs: RunFolders | None = None) -> tuple[str, str, list[str]]:
     """Evaluate an uploaded file; returns (summary HTML, report iframe HTML, paths of files to download).
 
@@ -103,7 +103,6 @@ def run_uploaded(pipeline: Pipeline, file_path: str | None, k: float | None, lim
     if not file_path:
         raise _refuse("Upload a .jsonl, .csv or SQuAD .json file first.")
     path = Path(file_path)
-    limiter = limiter or RateLimiter(pipeline.settings.rate_limit_per_minute)
     scratch = Path(tempfile.mkdtemp(prefix="rag-eval-"))
     try:
         kind = detect_format(path)
@@ -172,9 +171,8 @@ def eval_tab(pipeline: Pipeline, limiter: RateLimiter | None = None) -> None:
     def on_run(file_path: str | None, k_value: float, limit_value: float, skip: bool, token_value: str,
                request: gr.Request, progress: gr.Progress = gr.Progress()  # noqa: B008
                ) -> tuple[str, str, list[str]]:
-        client = request.client.host if request is not None and request.client else "unknown"
         return run_uploaded(pipeline, file_path, k_value, limit_value, skip, progress, token_value,
-                            limiter=limiter, client=client)
+                            limiter=limiter, client=client_key(request))
 
     run.click(on_run, [upload, k, limit, skip_bad, token], [summary, report, downloads], api_name="run_eval",
               concurrency_limit=1)
