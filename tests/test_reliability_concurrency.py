@@ -30,8 +30,8 @@ def rag_ingest(corpus: Path, settings: Settings) -> subprocess.Popen[str]:
 
 def holds_lock(settings: Settings, procs: list[subprocess.Popen[str]], timeout: float = 180
                ) -> subprocess.Popen[str]:
-    """The process that took the ingest lock (it writes its pid into the lock file)."""
-    lock = settings.index_dir / "ingest.lock"
+    """The process that took the ingest lock (it writes its pid into ingest.pid)."""
+    lock = settings.index_dir / "ingest.pid"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         holder = lock.read_text().strip() if lock.exists() else ""
@@ -103,7 +103,7 @@ def test_asks_answer_during_another_process_ingest_and_second_ingest_is_refused(
 
 
 def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
-    """flock dies with its process: a SIGKILLed ingest never leaves a stale lock that blocks the next one."""
+    """The lock dies with its process: a SIGKILLed ingest never leaves a stale lock that blocks the next one."""
     settings = Settings(index_dir=tmp_path / "ix", collection=f"lock{uuid.uuid4().hex[:8]}")
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
                                "from rag.config import Settings\nfrom rag.ingest.sync import ingest_lock\n"

@@ -60,8 +60,8 @@ def rag_ingest(corpus: Path, index: Path, collection: str) -> subprocess.Popen[b
 
 
 def wait_for_lock(index: Path, pid: int, proc: subprocess.Popen[bytes], timeout: float = 180) -> bool:
-    """True once the process holds the ingest lock (it writes its pid there); False if it ended first."""
-    lock = index / "ingest.lock"
+    """True once the process holds the ingest lock (it writes its pid to ingest.pid); False if it ended first."""
+    lock = index / "ingest.pid"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -194,3 +194,8 @@ def lock_path(settings: Settings) -> Path:
     """The file ingests lock so that two never write at once."""
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     return settings.index_dir / "ingest.lock"
+
+
+def pid_path(settings: Settings) -> Path:
+    """The file naming the process that holds the ingest lock."""
+    return settings.index_dir / "ingest.pid"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import queue
@@ -15,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from rag.config import Settings
 from rag.errors import CorpusError, IngestLockedError
 from rag.index.embeddings import SentenceEmbeddings
 from rag.index.snapshot import Snapshot, cache_root, cached_snapshot
-from rag.index.store import IndexedDocument, SentenceStore, lock_path
+from rag.index.store import IndexedDocument, SentenceStore, lock_path, pid_path
 from rag.ingest.loaders import Document, find_files, load_document
 from rag.ingest.splitting import split_document
 from rag.records import IngestReport, Sentence
@@ -41,21 +41,24 @@ class _Pending:
 
 @contextmanager
 def ingest_lock(settings: Settings) -> Iterator[None]:
-    """Hold the index's ingest lock; a second ingest fails at once with a clear message."""
-    handle = open(lock_path(settings), "a+")  # noqa: SIM115 (closed in finally)
+    """Hold the index's ingest lock; a second ingest fails at once with a clear message.
+
+    The operating system drops the lock with its process, so a killed ingest never leaves a stale one. The
+    holder's process id goes to a file of its own (``ingest.pid``): the lock file itself is truncated by every
+    attempt to take it."""
+    lock = FileLock(lock_path(settings), timeout=0)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise IngestLockedError(f"another ingest is running on {settings.index_dir}; try again when it ends"
-                                    ) from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        lock.acquire()
+    except Timeout as exc:
+        raise IngestLockedError(f"another ingest is running on {settings.index_dir}; try again when it ends"
+                                ) from exc
+    holder = pid_path(settings)
+    try:
+        holder.write_text(str(os.getpid()), encoding="ascii")
         yield
     finally:
-        handle.close()
+        holder.unlink(missing_ok=True)
+        lock.release()
 
 
 class _Writer:
