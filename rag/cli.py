@@ -51,7 +51,7 @@ def ingest(
     keep: Annotated[bool, typer.Option("--keep", help="Keep indexed articles that are not under PATHS.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Index articles (.txt, .md, .html): new ones added, changed ones replaced, deleted ones removed.
+    """Index articles (.txt, .md, .html, .pdf, .docx): new ones added, changed ones replaced, deleted ones removed.
 
     Example: [bold]rag ingest corpus/[/]
     """
@@ -91,7 +91,8 @@ def ask(
     out = Console()
     out.print(answer.answer, markup=False, highlight=False)
     for i, c in enumerate(answer.citations, 1):
-        out.print(f"[{i}] {c.source} #{c.sentence_id} [{c.start}:{c.end}] score {c.score:.3f}", markup=False,
+        page = f" page {c.page}" if c.page else ""
+        out.print(f"[{i}] {c.source}{page} #{c.sentence_id} [{c.start}:{c.end}] score {c.score:.3f}", markup=False,
                   style="dim")
 
 

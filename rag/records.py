@@ -20,6 +20,7 @@ class Sentence(BaseModel):
     end: int
     position: int = Field(description="Index of the sentence within its source.")
     title: str = ""
+    page: int | None = Field(None, description="The PDF page holding the sentence's start (1-based).")
 
 
 class Citation(BaseModel):
@@ -32,6 +33,8 @@ class Citation(BaseModel):
     start: int
     end: int
     score: float
+    page: int | None = Field(None, description="The PDF page the sentence starts on (1-based); null for other "
+                             "formats.")
 
 
 class Turn(BaseModel):

@@ -219,5 +219,5 @@ def to_document(snapshot: Snapshot, candidate: Candidate) -> Document:
     s = snapshot.sentence(candidate.row)
     return Document(id=s.sentence_id, page_content=s.text,
                     metadata={"source": s.source, "sentence_id": s.sentence_id, "start": s.start, "end": s.end,
-                              "position": s.position, "title": s.title, "row": candidate.row,
+                              "position": s.position, "title": s.title, "page": s.page, "row": candidate.row,
                               "score": candidate.score, **candidate.features})

@@ -60,10 +60,10 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
 
 def test_find_files_yields_supported_files_relative_to_root(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    for name in ["a.txt", "sub/b.md", "c.html", "d.pdf", ".hidden.txt"]:
+    for name in ["a.txt", "sub/b.md", "c.html", "d.png", "e.pdf", "f.docx", "g.doc", ".hidden.txt"]:
         (tmp_path / name).write_text("Some text here.")
     sources = sorted(source for _, source in find_files([tmp_path]))
-    assert sources == ["a.txt", "c.html", "sub/b.md"]
+    assert sources == ["a.txt", "c.html", "e.pdf", "f.docx", "sub/b.md"]
 
 
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])

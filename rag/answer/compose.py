@@ -66,7 +66,7 @@ def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int,
             continue
         seen.add(key)
         chosen.append(Citation(source=s.source, sentence_id=s.sentence_id, text=s.text, start=s.start, end=s.end,
-                               score=round(score, 4)))
+                               score=round(score, 4), page=s.page))
         if len(chosen) == k:
             break
     return chosen

@@ -24,7 +24,7 @@ from rag.index.store import SentenceStore
 from rag.records import Sentence
 
 log = logging.getLogger(__name__)
-_FORMAT = 2
+_FORMAT = 3
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Snapshot:
     starts: np.ndarray
     ends: np.ndarray
     positions: np.ndarray
+    pages: np.ndarray  # the PDF page of each row, 0 for sources without pages
     titles: dict[str, str]
     vectors: np.ndarray
     lexical: LexicalIndex
@@ -61,7 +62,8 @@ class Snapshot:
         """The row as a ``Sentence``."""
         source = self.sources[row]
         return Sentence(sentence_id=self.ids[row], source=source, text=self.texts[row], start=int(self.starts[row]),
-                        end=int(self.ends[row]), position=int(self.positions[row]), title=self.titles.get(source, ""))
+                        end=int(self.ends[row]), position=int(self.positions[row]), title=self.titles.get(source, ""),
+                        page=int(self.pages[row]) or None)
 
     def neighbours(self, row: int, radius: int = 1) -> list[int]:
         """Rows of the same source within ``radius`` sentences, the row itself included, in order."""
@@ -78,7 +80,8 @@ class Snapshot:
                 meta = metas[i]
                 sentences.append(Sentence.model_construct(sentence_id=sid, source=str(meta["source"]), text=docs[i],
                                           start=int(meta["start"]), end=int(meta["end"]),
-                                          position=int(meta["position"]), title=str(meta.get("title", ""))))
+                                          position=int(meta["position"]), title=str(meta.get("title", "")),
+                                          page=int(meta.get("page", 0) or 0) or None))
             pages.append(vecs)
         vectors = np.concatenate(pages) if pages else np.zeros((0, 384), np.float32)
         return cls.from_sentences(generation, sentences, vectors)
@@ -102,6 +105,7 @@ class Snapshot:
                    sources=[s.source for s in rows], starts=np.array([s.start for s in rows], dtype=np.int64),
                    ends=np.array([s.end for s in rows], dtype=np.int64),
                    positions=np.array([s.position for s in rows], dtype=np.int64),
+                   pages=np.array([s.page or 0 for s in rows], dtype=np.int32),
                    titles={s.source: s.title for s in rows}, vectors=ordered, lexical=LexicalIndex.build(texts),
                    dense=dense(ordered, at) if dense else DenseIndex.build(ordered))
 
@@ -114,7 +118,8 @@ class Snapshot:
         keep = [i for i, source in enumerate(self.sources) if source not in replaced_sources]
         kept = [Sentence.model_construct(sentence_id=self.ids[i], source=self.sources[i], text=self.texts[i],
                                          start=int(self.starts[i]), end=int(self.ends[i]),
-                                         position=int(self.positions[i]), title=self.titles.get(self.sources[i], ""))
+                                         position=int(self.positions[i]), title=self.titles.get(self.sources[i], ""),
+                                         page=int(self.pages[i]) or None)
                 for i in keep]
         dim = self.vectors.shape[1] if self.vectors.ndim == 2 and len(self) else vectors.shape[1]
         old = np.asarray(self.vectors[keep], dtype=np.float32).reshape(len(keep), dim)
@@ -144,7 +149,7 @@ class Snapshot:
         tmp = cache_root / f".tmp-{uuid.uuid4().hex}"
         meta = {"format": _FORMAT, "generation": self.generation, "ids": self.ids, "texts": self.texts,
                 "sources": self.sources, "starts": self.starts.tolist(), "ends": self.ends.tolist(),
-                "positions": self.positions.tolist(), "titles": self.titles}
+                "positions": self.positions.tolist(), "pages": self.pages.tolist(), "titles": self.titles}
         try:
             tmp.mkdir()
             (tmp / "snapshot.json").write_text(json.dumps(meta), encoding="utf-8")
@@ -175,7 +180,8 @@ class Snapshot:
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         return cls(generation=meta["generation"], ids=meta["ids"], texts=meta["texts"], sources=meta["sources"],
                    starts=np.array(meta["starts"], dtype=np.int64), ends=np.array(meta["ends"], dtype=np.int64),
-                   positions=np.array(meta["positions"], dtype=np.int64), titles=meta["titles"],
+                   positions=np.array(meta["positions"], dtype=np.int64),
+                   pages=np.array(meta["pages"], dtype=np.int32), titles=meta["titles"],
                    vectors=vectors, lexical=LexicalIndex.load(folder / "bm25", len(meta["ids"])),
                    dense=DenseIndex.load(folder, vectors))
 

@@ -134,9 +134,7 @@ class SentenceStore:
                 ids=[s.sentence_id for s in batch],
                 embeddings=vectors[i:i + _PAGE],
                 documents=[s.text for s in batch],
-                metadatas=[{"source": s.source, "start": s.start, "end": s.end, "position": s.position,
-                            "title": s.title, "file_hash": h} for s, h in zip(batch, hashes[i:i + _PAGE],
-                                                                             strict=True)],
+                metadatas=[_sentence_metadata(s, h) for s, h in zip(batch, hashes[i:i + _PAGE], strict=True)],
             )
 
     def delete_sentences(self, ids: list[str]) -> None:
@@ -188,6 +186,15 @@ class SentenceStore:
             else:
                 yield ids, metas, docs
             offset += len(ids)
+
+
+def _sentence_metadata(sentence: Sentence, file_hash: str) -> dict[str, str | int]:
+    """A sentence's Chroma metadata; Chroma stores no None, so a sentence without a page has no "page" key."""
+    meta: dict[str, str | int] = {"source": sentence.source, "start": sentence.start, "end": sentence.end,
+                                  "position": sentence.position, "title": sentence.title, "file_hash": file_hash}
+    if sentence.page:
+        meta["page"] = sentence.page
+    return meta
 
 
 def lock_path(settings: Settings) -> Path:

@@ -1,22 +1,26 @@
-"""Read article files (.txt, .md, .html) into text documents, with encoding fallback and binary detection."""
+"""Read article files (.txt, .md, .html, .pdf, .docx) into text documents, with encoding detection and binary
+detection."""
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import hashlib
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bs4 import BeautifulSoup
 
 from rag.errors import CorpusError
+from rag.ingest.formats import Extracted, docx_text, pdf_text
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | {".pdf", ".docx"}
 # Elements that are page furniture rather than article text.
 _HTML_DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "template"]
 _HTML_BLOCKS = ["p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption", "td", "dt", "dd"]
@@ -24,12 +28,18 @@ _HTML_BLOCKS = ["p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pr
 
 @dataclass(frozen=True)
 class Document:
-    """One article: ``text`` is what sentence offsets point into (the decoded file, or HTML's main text)."""
+    """One article: ``text`` is what sentence offsets point into (the decoded file, or the text extracted from
+    HTML, PDF or DOCX); ``pages`` holds the offset where each PDF page starts (empty for other formats)."""
 
     source: str
     text: str
     title: str
     file_hash: str
+    pages: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding ``offset``, or None for a document without pages."""
+        return bisect.bisect_right(self.pages, offset) if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ class SkippedFile:
 
 
 def decode_bytes(raw: bytes) -> tuple[str, str | None]:
-    """Decode file bytes; return the text and a warning when a fallback encoding was used."""
+    """Decode file bytes; return the text and a warning when it was not UTF-8 and the encoding was detected."""
     for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                           (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
                           (codecs.BOM_UTF8, "utf-8-sig")):
@@ -50,11 +60,14 @@ def decode_bytes(raw: bytes) -> tuple[str, str | None]:
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError:
-        # cp1252 covers most Western legacy files; latin-1 never fails, so nothing is lost.
-        try:
-            return raw.decode("cp1252"), "not valid UTF-8; decoded as cp1252"
-        except UnicodeDecodeError:
-            return raw.decode("latin-1"), "not valid UTF-8; decoded as latin-1"
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is not None:
+        return str(best), f"not valid UTF-8; decoded as {best.encoding} (detected)"
+    # latin-1 never fails, so nothing is lost.
+    return raw.decode("latin-1"), "not valid UTF-8 and no encoding detected; decoded as latin-1"
 
 
 def looks_binary(raw: bytes) -> bool:
@@ -132,6 +145,18 @@ def load_document(path: Path, source: str, max_bytes: int) -> Document:
         raise CorpusError(f"{source}: cannot read ({exc.strerror or exc})") from exc
     if not raw.strip():
         raise CorpusError(f"{source}: empty file")
+    extracted = extract_text(raw, source, path.suffix.lower())
+    if not extracted.text.strip():
+        raise CorpusError(f"{source}: no text found")
+    return Document(source=source, text=extracted.text, title=extracted.title,
+                    file_hash=hashlib.sha256(raw).hexdigest()[:32], pages=extracted.pages)
+
+
+def extract_text(raw: bytes, source: str, suffix: str) -> Extracted:
+    """The text of a document's bytes, by its suffix (``.pdf``, ``.docx``, HTML, Markdown, else plain text)."""
+    if suffix in (".pdf", ".docx"):
+        extracted = pdf_text(raw, source) if suffix == ".pdf" else docx_text(raw, source)
+        return extracted if extracted.title else replace(extracted, title=first_line_title(extracted.text))
     if looks_binary(raw):
         raise CorpusError(f"{source}: binary file, not text")
     text, warning = decode_bytes(raw)
@@ -139,16 +164,11 @@ def load_document(path: Path, source: str, max_bytes: int) -> Document:
         log.warning("%s: %s", source, warning)
     # Universal newlines, as Python's text mode reads files: "\r\n\r\n" and "\r\r" are paragraph breaks too.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    suffix = path.suffix.lower()
     if suffix in {".html", ".htm"}:
-        text, title = html_to_text(text)
-    else:
-        if suffix in {".md", ".markdown"}:
-            text = markdown_to_text(text)
-        title = first_line_title(text)
-    if not text.strip():
-        raise CorpusError(f"{source}: no text found")
-    return Document(source=source, text=text, title=title, file_hash=hashlib.sha256(raw).hexdigest()[:32])
+        return Extracted(*html_to_text(text))
+    if suffix in {".md", ".markdown"}:
+        text = markdown_to_text(text)
+    return Extracted(text, first_line_title(text))
 
 
 def find_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:

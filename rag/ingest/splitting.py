@@ -167,5 +167,6 @@ def split_document(doc: Document) -> list[Sentence]:
         occurrence = seen.get(text, 0)
         seen[text] = occurrence + 1
         sentences.append(Sentence(sentence_id=sentence_id(doc.source, text, occurrence), source=doc.source,
-                                  text=text, start=start, end=end, position=position, title=doc.title))
+                                  text=text, start=start, end=end, position=position, title=doc.title,
+                                  page=doc.page_at(start)))
     return sentences

@@ -95,7 +95,8 @@ def sources_html(answer: Answer, anchor: str, contexts: list[CitationContext], t
         items.append(
             f'<li class="cc-source" id="{anchor}-{n}"><div class="cc-source-head"><span class="cc-num">[{n}]</span> '
             + (f'<span class="cc-title">{display_text(title)}</span> ' if title else "")
-            + f'<span class="cc-name">{display_text(citation.source)}</span> '
+            + f'<span class="cc-name">{display_text(citation.source)}'
+            + (f", page {citation.page}" if citation.page else "") + "</span> "
             f'<span class="cc-score">score {citation.score:.3f}</span></div>'
             f'<p class="cc-context">{display_text(ctx.before)}<mark>{display_text(ctx.sentence)}</mark>'
             f'{display_text(ctx.after)}</p></li>'

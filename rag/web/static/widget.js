@@ -179,7 +179,7 @@
       button.type = "button";
       button.appendChild(el("b", null, "[" + (i + 1) + "]"));
       button.appendChild(text(c.text));
-      button.appendChild(el("span", "name", "— " + c.source));
+      button.appendChild(el("span", "name", "— " + c.source + (c.page ? ", page " + c.page : "")));
       button.addEventListener("click", function () { toggleContext(item, button, c); });
       item.appendChild(button);
       list.appendChild(item);

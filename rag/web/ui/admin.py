@@ -13,7 +13,7 @@ from rag.ingest.loaders import SUPPORTED_SUFFIXES
 from rag.pipeline import Pipeline
 from rag.records import IngestReport
 
-UPLOAD_SUFFIXES = (".txt", ".md", ".html")
+UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))
 _NAME = re.compile(r"^[\w][\w .()-]{0,150}$")
 
 
