@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` (install + serve the app) and `make test` (install + lint + full suite +
-# the fast tier in a fresh clone).
+# the fast tier in a fresh clone + the built wheel in a new virtual environment).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch first: any later plain "torch" requirement is then already met.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[web,llm,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/mypy rag
 
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[web,llm,test,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from rag.config import apply_process_defaults, get_settings
-from rag.errors import RagError
+from rag.errors import MissingExtraError, RagError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
                   help="citechat: answers from your articles, citing the exact sentences.")
@@ -46,14 +46,17 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show deb
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders [default: RAG_CORPUS_DIR].")] = None,
+    # Text, not Path: Path("https://host/page") would fold the URL's "//".
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Files, folders or http(s) URLs of web pages, PDFs and DOCX files [default: RAG_CORPUS_DIR].")] = None,
     index: IndexOpt = None,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep indexed articles that are not under PATHS.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep indexed files that are not under PATHS.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Index articles (.txt, .md, .html, .pdf, .docx): new ones added, changed ones replaced, deleted ones removed.
+    """Index articles (.txt, .md, .html, .pdf, .docx, web pages by URL): new ones added, changed ones replaced,
+    deleted ones removed (pages ingested by URL stay until removed).
 
-    Example: [bold]rag ingest corpus/[/]
+    Example: [bold]rag ingest corpus/ https://example.org/article.html[/]
     """
     from rag.pipeline import Pipeline
 
@@ -107,8 +110,10 @@ def serve(
 
     Example: [bold]rag serve --port 7860[/]
     """
-    from rag.web.server import serve as run_server
-
+    try:
+        from rag.web.server import serve as run_server
+    except ModuleNotFoundError as exc:
+        _fail(MissingExtraError("rag serve", "web", str(exc.name)))
     try:
         run_server(get_settings(index_dir=index, host=host, port=port), ingest_first=not no_ingest)
     except RagError as exc:

@@ -7,6 +7,16 @@ class RagError(Exception):
     exit_code = 1
 
 
+class MissingExtraError(RagError):
+    """A feature needs an optional part of citechat that is not installed (``pip install 'citechat[web]'``)."""
+
+    exit_code = 8  # 7 is `rag eval --fail-under`'s missed gate
+
+    def __init__(self, feature: str, extra: str, missing: str) -> None:
+        super().__init__(f"{feature} needs the '{extra}' extra ({missing} is not installed): "
+                         f"pip install 'citechat[{extra}]'")
+
+
 class InvalidQuestionError(RagError, ValueError):
     """The question is empty, too long or not text."""
 

@@ -141,7 +141,8 @@ class Pipeline:
 
     def ingest(self, paths: Sequence[Path | str] | None = None, prune: bool = True,
                show_progress: bool = False) -> IngestReport:
-        """Sync the index with ``paths`` (default: the corpus folder) and refresh the snapshot."""
+        """Sync the index with ``paths`` (files, folders or http(s) URLs; default: the corpus folder) and refresh the
+        snapshot."""
         report = run_ingest(list(paths or [self.settings.corpus_dir]), self.settings, prune=prune,
                             show_progress=show_progress)
         with self._lock:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Full test suite: lint and types, Debian's Chromium for browser tests, a Chroma server for the server-mode tests,
-# pytest, then the fast tier again from a fresh clone with nothing beside it (the repository carries its test data).
+# pytest, then the fast tier again from a fresh clone with nothing beside it (the repository carries its test data),
+# then the built wheel installed with plain pip into a new virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -33,3 +34,4 @@ export RAG_TEST_CHROMA_URL="127.0.0.1:$port"
 $BIN/python -m pytest "$@"
 unset RAG_TEST_CHROMA_URL
 bash scripts/test-clone.sh
+bash scripts/test-wheel.sh

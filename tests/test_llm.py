@@ -1,10 +1,14 @@
 """The optional generative answerer, with LangChain fake chat models: only retrieved sentences may be cited."""
 
 import json
+import sys
+from pathlib import Path
 
+import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from rag import Pipeline
+from rag.config import Settings
 
 
 def llm_pipeline(seed_pipeline: Pipeline, *replies: str) -> Pipeline:
@@ -48,3 +52,14 @@ def test_llm_may_abstain_and_is_not_called_without_evidence(seed_pipeline: Pipel
     invented = json.dumps({"answer": "Tokyo", "citations": ["S1"]})
     answer = llm_pipeline(seed_pipeline, invented).ask("What is the capital of Japan?")
     assert answer.abstained and "Tokyo" not in answer.answer
+
+
+def test_llm_without_the_llm_extra_says_which_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rag.answer.llm import make_chat_model
+    from rag.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "langchain_openai", None)  # what an install without [llm] looks like
+    settings = Settings(index_dir=tmp_path, llm_base_url="http://127.0.0.1:9/v1", llm_model="m")
+    with pytest.raises(MissingExtraError, match=r"pip install 'citechat\[llm\]'") as caught:
+        make_chat_model(settings)
+    assert caught.value.exit_code == 8

@@ -11,6 +11,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import SecretStr
 
 from rag.config import Settings
+from rag.errors import MissingExtraError
 from rag.records import Citation
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,18 @@ PROMPT = ChatPromptTemplate.from_messages([
 def make_chat_model(settings: Settings) -> BaseChatModel | None:
     """The configured chat model (OpenAI-compatible endpoint or Ollama), or None for extractive answers."""
     if settings.llm_base_url and settings.llm_model:
-        from langchain_openai import ChatOpenAI
+        try:
+            from langchain_openai import ChatOpenAI
+        except ModuleNotFoundError as exc:
+            raise MissingExtraError("RAG_LLM_BASE_URL", "llm", str(exc.name)) from None
 
         return ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
                           api_key=SecretStr(settings.llm_api_key or "not-needed"), temperature=0, timeout=60)
     if settings.ollama_model:
-        from langchain_ollama import ChatOllama
+        try:
+            from langchain_ollama import ChatOllama
+        except ModuleNotFoundError as exc:
+            raise MissingExtraError("RAG_OLLAMA_MODEL", "llm", str(exc.name)) from None
 
         return ChatOllama(model=settings.ollama_model, base_url=settings.ollama_url, temperature=0)
     return None

@@ -32,6 +32,7 @@ class IndexedDocument:
     title: str
     sentences: int
     text: str
+    url: str = ""  # set for pages ingested by URL: a folder sync leaves them alone
 
 
 def make_client(settings: Settings) -> chromadb.api.ClientAPI:
@@ -74,7 +75,8 @@ class SentenceStore:
         for ids, metas, docs in self._pages(self.documents, include):
             for i, (source, meta) in enumerate(zip(ids, metas, strict=True)):
                 result[source] = IndexedDocument(source, str(meta.get("file_hash", "")), str(meta.get("title", "")),
-                                                 int(meta.get("sentences", 0)), docs[i] if docs else "")
+                                                 int(meta.get("sentences", 0)), docs[i] if docs else "",
+                                                 str(meta.get("url", "")))
         return result
 
     def document(self, source: str) -> IndexedDocument | None:
@@ -85,7 +87,7 @@ class SentenceStore:
         metas, docs = got["metadatas"] or [{}], got["documents"] or [""]
         meta = metas[0]
         return IndexedDocument(source, str(meta.get("file_hash", "")), str(meta.get("title", "")),
-                               int(str(meta.get("sentences", 0))), docs[0])
+                               int(str(meta.get("sentences", 0))), docs[0], str(meta.get("url", "")))
 
     def put_document(self, source: str, file_hash: str, title: str, sentences: int, text: str) -> None:
         """Record an article as fully ingested (written last, so a crash leaves it absent or stale)."""
@@ -98,8 +100,7 @@ class SentenceStore:
             placeholders: list[list[float]] = [[0.0] for _ in batch]
             self.documents.upsert(ids=[e.source for e in batch], embeddings=placeholders,  # type: ignore[arg-type]
                                   documents=[e.text for e in batch],
-                                  metadatas=[{"file_hash": e.file_hash, "title": e.title, "sentences": e.sentences}
-                                             for e in batch])
+                                  metadatas=[_document_metadata(e) for e in batch])
 
     def delete_document(self, source: str) -> None:
         """Remove an article's manifest entry."""
@@ -186,6 +187,14 @@ class SentenceStore:
             else:
                 yield ids, metas, docs
             offset += len(ids)
+
+
+def _document_metadata(entry: IndexedDocument) -> dict[str, str | int]:
+    """A manifest entry's Chroma metadata (``url`` only for pages ingested by URL: Chroma stores no None)."""
+    meta: dict[str, str | int] = {"file_hash": entry.file_hash, "title": entry.title, "sentences": entry.sentences}
+    if entry.url:
+        meta["url"] = entry.url
+    return meta
 
 
 def _sentence_metadata(sentence: Sentence, file_hash: str) -> dict[str, str | int]:

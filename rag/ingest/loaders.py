@@ -36,6 +36,7 @@ class Document:
     title: str
     file_hash: str
     pages: tuple[int, ...] = ()
+    url: str = ""  # where a page fetched by URL came from (after redirects); "" for files
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding ``offset``, or None for a document without pages."""

@@ -1,4 +1,5 @@
-"""Sync the index with a set of article files: add new, replace changed, remove deleted, skip unchanged."""
+"""Sync the index with a set of articles (files and web pages): add new, replace changed, remove deleted, skip
+unchanged."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from rag.index.snapshot import Snapshot, cache_root, cached_snapshot
 from rag.index.store import IndexedDocument, SentenceStore, lock_path, pid_path
 from rag.ingest.loaders import Document, find_files, load_document
 from rag.ingest.splitting import split_document
+from rag.ingest.web_pages import is_url, load_url, web_source
 from rag.records import IngestReport, Sentence
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,8 @@ class _Writer:
                                     [item.doc.file_hash for item in items for _ in item.sentences])
         self.store.delete_sentences([sid for item in items for sid in item.stale_ids])
         self.store.put_documents([IndexedDocument(item.doc.source, item.doc.file_hash, item.doc.title,
-                                                  len(item.sentences), item.doc.text) for item in items])
+                                                  len(item.sentences), item.doc.text, item.doc.url)
+                                  for item in items])
         offset = 0
         for item in items:
             n = len(item.sentences)
@@ -176,14 +180,20 @@ def _previous_snapshot(store: SentenceStore, settings: Settings, generation: str
 
 def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
            show_progress: bool = False) -> IngestReport:
-    """Bring the index in line with the articles under ``paths`` and return what changed.
+    """Bring the index in line with the articles under ``paths`` (files, folders, or http(s) URLs of web pages,
+    PDFs and DOCX files) and return what changed.
 
-    With ``prune`` (the default) articles in the index that are not under ``paths`` are removed, so the index
-    mirrors the given corpus. Safe to interrupt: the next run finishes the job.
+    With ``prune`` (the default) articles from files that are not under the given files and folders are removed,
+    so the index mirrors the given corpus; pages ingested by URL stay until removed. Safe to interrupt: the next
+    run finishes the job.
     """
     started = time.perf_counter()
-    roots = [Path(p) for p in paths]
-    files = list(find_files(roots))
+    urls = [str(p) for p in paths if isinstance(p, str) and is_url(p)]
+    roots = [Path(p) for p in paths if not (isinstance(p, str) and is_url(p))]
+    max_bytes = settings.max_file_bytes
+    files: list[tuple[str, str, Callable[[], Document]]] = [
+        (str(path), source, partial(load_document, path, source, max_bytes)) for path, source in find_files(roots)]
+    files += [(url, web_source(url), partial(load_url, url, max_bytes)) for url in dict.fromkeys(urls)]
     report = IngestReport()
     with ingest_lock(settings):
         store = SentenceStore(settings)
@@ -202,13 +212,13 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
             sentences_task = progress.add_task("sentences", total=0)
             writer = _Writer(store, embedder, report, progress, sentences_task, previous)
             try:
-                for path, source in files:
+                for path, source, load in files:
                     progress.advance(files_task)
                     if source in seen:
                         report.skipped.append(f"{path}: same source name as an earlier file")
                         continue
                     try:
-                        doc = load_document(path, source, settings.max_file_bytes)
+                        doc = load()
                     except CorpusError as exc:
                         log.warning("skipped %s", exc)
                         report.skipped.append(str(exc))
@@ -238,10 +248,11 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
         if not seen:
             # Nothing readable: refuse rather than prune the whole index down to nothing. Nothing was written.
             store.restore_generation(previous_generation)
-            raise CorpusError(f"no readable article in {', '.join(map(str, roots)) or 'the given paths'}"
+            raise CorpusError(f"no readable article in {', '.join(map(str, [*roots, *urls])) or 'the given paths'}"
                               + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
-        if prune:
-            for source in sorted((set(manifest) | set(stored)) - seen):
+        if prune and roots:
+            web = {source for source, entry in manifest.items() if entry.url}
+            for source in sorted((set(manifest) | set(stored)) - seen - web):
                 gone = sorted(stored.get(source, set()))
                 store.delete_sentences(gone)
                 store.delete_document(source)
