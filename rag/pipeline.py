@@ -29,6 +29,7 @@ from rag.index.embeddings import SentenceEmbeddings
 from rag.index.snapshot import Snapshot, load_snapshot
 from rag.index.store import SentenceStore
 from rag.ingest.sync import ingest as run_ingest
+from rag.ingest.sync import remove_documents
 from rag.records import Answer, Answerer, IngestReport, Turn
 from rag.retrieve import Candidate, FusionWeights, SentenceRetriever, search
 
@@ -145,6 +146,13 @@ class Pipeline:
         snapshot."""
         report = run_ingest(list(paths or [self.settings.corpus_dir]), self.settings, prune=prune,
                             show_progress=show_progress)
+        with self._lock:
+            self._snapshot = None
+        return report
+
+    def remove(self, sources: Sequence[str]) -> IngestReport:
+        """Remove articles from the index by source name (files and pages ingested by URL alike)."""
+        report = remove_documents(list(sources), self.settings)
         with self._lock:
             self._snapshot = None
         return report

@@ -315,7 +315,7 @@ def test_eval_report_never_runs_payloads_in_chromium(tmp_path: Path) -> None:
 def test_admin_token_is_compared_in_constant_time_and_disabled_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 
-    from rag.web.ui import admin
+    from rag.web import admin
 
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest

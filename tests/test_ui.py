@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rag import Answer, Citation, Pipeline
+from rag.web.admin import AdminError, check_token, remove_article, safe_article_name, save_article
 from rag.web.limits import RateLimiter
 from rag.web.render import (
     answer_html,
@@ -25,7 +26,6 @@ from rag.web.render import (
     summary_html,
 )
 from rag.web.server import origin_regex
-from rag.web.ui.admin import AdminError, check_token, remove_article, safe_article_name, save_article
 from rag.web.ui.corpus_tab import add_articles
 from rag.web.ui.eval_tab import RunFolders
 from rag.web.ui.suggestions import answerable_suggestions, candidate_questions
@@ -208,7 +208,7 @@ def test_admin_token_check() -> None:
 def test_add_articles_refuses_a_wrong_token(seed_pipeline: Pipeline, tmp_path: Path) -> None:
     settings = seed_pipeline.settings.with_overrides(corpus_dir=tmp_path / "corpus", admin_token="right")
     pipeline = Pipeline(settings)
-    status = add_articles(pipeline, "wrong", None, "x.txt", "Some text.", no_progress)  # type: ignore[arg-type]
+    status = add_articles(pipeline, "wrong", None, "x.txt", "Some text.", "", no_progress)  # type: ignore[arg-type]
     assert status.startswith("Error") and not (tmp_path / "corpus" / "x.txt").exists()
 
 

@@ -249,30 +249,69 @@ def ingest(paths: Sequence[Path | str], settings: Settings, prune: bool = True,
             # Nothing readable: refuse rather than prune the whole index down to nothing. Nothing was written.
             store.restore_generation(previous_generation)
             raise CorpusError(f"no readable article in {', '.join(map(str, [*roots, *urls])) or 'the given paths'}"
-                              + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
+                              + (f" ({len(report.skipped)} skipped: {'; '.join(report.skipped[:3])})"
+                                 if report.skipped else ""))
         if prune and roots:
             web = {source for source, entry in manifest.items() if entry.url}
             for source in sorted((set(manifest) | set(stored)) - seen - web):
-                gone = sorted(stored.get(source, set()))
-                store.delete_sentences(gone)
-                store.delete_document(source)
+                _delete_source(store, stored, source, report)
                 replaced.add(source)
-                report.removed += 1
-                report.sentences_removed += len(gone)
-        # The snapshot is built and cached before the new generation is published: a server that sees the new
-        # tag then loads it from disk instead of rebuilding it from Chroma while this process does the same.
-        generation = uuid.uuid4().hex
-        with Progress(SpinnerColumn(), TextColumn("search index"), TimeElapsedColumn(), disable=not show_progress,
-                      transient=True) as building:
-            building.add_task("snapshot", total=None)
-            if previous is not None:
-                vectors = (np.concatenate(writer.written_vectors) if writer.written_vectors
-                           else np.zeros((0, embedder.dimension), np.float32))
-                snapshot = previous.with_changes(generation, replaced, writer.written, vectors)
-            else:
-                snapshot = Snapshot.from_store(store, generation)
-            snapshot.save(cache_root(settings.index_dir, settings.collection))
-        store.mark_clean(generation)
-        report.total_sentences = len(snapshot)
+        vectors = (np.concatenate(writer.written_vectors) if writer.written_vectors
+                   else np.zeros((0, embedder.dimension), np.float32))
+        report.total_sentences = _publish(store, settings, previous, replaced, writer.written, vectors, show_progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def remove_documents(sources: Sequence[str], settings: Settings) -> IngestReport:
+    """Remove articles from the index by source name (the way to drop a page ingested by URL), under the same
+    lock and with the same crash safety as ``ingest``; ``CorpusError`` names any source that is not indexed."""
+    started = time.perf_counter()
+    report = IngestReport()
+    with ingest_lock(settings):
+        store = SentenceStore(settings)
+        manifest = store.indexed_documents()
+        previous = _previous_snapshot(store, settings, store.generation())
+        stored = previous.ids_by_source() if previous is not None else store.sentence_ids_by_source()
+        unknown = [source for source in sources if source not in manifest and source not in stored]
+        if unknown:
+            raise CorpusError(f"not in the index: {', '.join(map(repr, unknown))}")
+        store.mark_dirty()
+        for source in dict.fromkeys(sources):
+            _delete_source(store, stored, source, report)
+        report.total_sentences = _publish(store, settings, previous, set(sources), [],
+                                          np.zeros((0, _dimension(previous)), np.float32), False)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _dimension(snapshot: Snapshot | None) -> int:
+    """The vector size of a snapshot's rows (MiniLM's 384 when there is none yet)."""
+    return int(snapshot.vectors.shape[1]) if snapshot is not None and snapshot.vectors.ndim == 2 else 384
+
+
+def _delete_source(store: SentenceStore, stored: dict[str, set[str]], source: str, report: IngestReport) -> None:
+    gone = sorted(stored.get(source, set()))
+    store.delete_sentences(gone)
+    store.delete_document(source)
+    report.removed += 1
+    report.sentences_removed += len(gone)
+
+
+def _publish(store: SentenceStore, settings: Settings, previous: Snapshot | None, replaced: set[str],
+             written: list[Sentence], vectors: np.ndarray, show_progress: bool) -> int:
+    """Build and cache the new snapshot, then publish its generation; returns its number of sentences.
+
+    The snapshot is cached before the new generation is published: a server that sees the new tag then loads it
+    from disk instead of rebuilding it from Chroma while this process does the same."""
+    generation = uuid.uuid4().hex
+    with Progress(SpinnerColumn(), TextColumn("search index"), TimeElapsedColumn(), disable=not show_progress,
+                  transient=True) as building:
+        building.add_task("snapshot", total=None)
+        if previous is not None:
+            snapshot = previous.with_changes(generation, replaced, written, vectors)
+        else:
+            snapshot = Snapshot.from_store(store, generation)
+        snapshot.save(cache_root(settings.index_dir, settings.collection))
+    store.mark_clean(generation)
+    return len(snapshot)

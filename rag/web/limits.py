@@ -64,18 +64,23 @@ def scope_client(scope: Scope) -> str:
 
 
 class BodySizeLimit:
-    """ASGI middleware: API request bodies larger than ``max_bytes`` get a 413 before they are read in full."""
+    """ASGI middleware: API request bodies larger than ``max_bytes`` get a 413 before they are read in full.
 
-    def __init__(self, app: ASGIApp, max_bytes: int, prefix: str = "/api/") -> None:
+    ``uploads`` maps a path to a larger limit and the setting that names it (document uploads)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, prefix: str = "/api/",
+                 uploads: dict[str, tuple[int, str]] | None = None) -> None:
         self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
+        self.uploads = uploads or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
+        limit, setting = self.uploads.get(scope["path"].rstrip("/"), (self.max_bytes, "RAG_MAX_REQUEST_BYTES"))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, receive, send, limit, setting)
             return
         seen = 0
         too_large = False
@@ -85,7 +90,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     too_large = True
                     raise _TooLarge
             return message
@@ -98,11 +103,11 @@ class BodySizeLimit:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, counted, guarded)
         if too_large:
-            await self._reject(scope, receive, send)
+            await self._reject(scope, receive, send, limit, setting)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "request_too_large",
-                                  f"request body over {self.max_bytes} bytes (RAG_MAX_REQUEST_BYTES)")
+    @staticmethod
+    async def _reject(scope: Scope, receive: Receive, send: Send, limit: int, setting: str) -> None:
+        response = error_response(413, "request_too_large", f"request body over {limit} bytes ({setting})")
         await response(scope, receive, send)
 
 

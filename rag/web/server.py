@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from rag.config import Settings, apply_process_defaults
 from rag.pipeline import Pipeline
 from rag.web.api import install_error_handlers, make_router
+from rag.web.documents import make_documents_router
 from rag.web.limits import BodySizeLimit, RateLimiter, scope_client
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def build_app(pipeline: Pipeline) -> FastAPI:
                   description="Answers from a corpus of articles, citing the exact sentences they rest on.")
     add_api_docs(app)
     install_error_handlers(app)
+    app.include_router(make_documents_router(pipeline, limiter))
     app.include_router(make_router(pipeline, limiter))
 
     @app.get("/widget.js", include_in_schema=False)
@@ -124,7 +126,9 @@ def build_app(pipeline: Pipeline) -> FastAPI:
     app.add_middleware(GradioGuard, ledger=UploadLedger(budget_bytes=3 * settings.max_file_bytes),
                        upload_folder=get_upload_folder, client_key=scope_client,
                        max_upload_bytes=settings.max_file_bytes)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # A document upload may be a whole file, plus the multipart envelope around it.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
+                       uploads={"/api/documents": (settings.max_file_bytes + 64_000, "RAG_MAX_FILE_BYTES")})
     app.add_middleware(CORSMiddleware, allow_origin_regex=origin_regex(settings.allowed_origins),
                        allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
     proxies = trusted_proxies(settings)

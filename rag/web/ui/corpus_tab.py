@@ -1,7 +1,9 @@
-"""The corpus tab: the indexed articles, and (with the admin token) upload, paste and remove."""
+"""The corpus tab: the indexed articles, and (with the admin token) upload, paste, add by URL and remove."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +11,9 @@ import gradio as gr
 
 from rag.errors import RagError
 from rag.pipeline import Pipeline
+from rag.records import IngestReport
+from rag.web.admin import UPLOAD_SUFFIXES, add_file, add_url, check_token, list_articles, remove_document
 from rag.web.render import articles_html, error_html
-from rag.web.ui.admin import UPLOAD_SUFFIXES, check_token, list_articles, remove_article, resync, save_article
 
 
 def articles_view(pipeline: Pipeline) -> tuple[str, Any]:
@@ -22,40 +25,41 @@ def articles_view(pipeline: Pipeline) -> tuple[str, Any]:
     return articles_html(rows), gr.update(choices=[r[0] for r in rows], value=None)
 
 
-def add_articles(pipeline: Pipeline, token: str, files: list[str] | None, name: str, text: str,
+def add_articles(pipeline: Pipeline, token: str, files: list[str] | None, name: str, text: str, url: str,
                  progress: gr.Progress) -> str:
-    """Save uploaded files and/or pasted text into the corpus folder, then re-index it; returns a status line."""
-    settings = pipeline.settings
+    """Add uploaded files, pasted text and/or a page by URL (each indexed on its own); returns a status line."""
     try:
-        check_token(settings.admin_token, token)
-        uploads = [Path(f) for f in files or []]
-        if not uploads and not (text or "").strip():
-            return "Nothing to add: choose files or paste text."
-        progress(0.05, desc="saving")
-        saved = [save_article(settings.corpus_dir, p.name, p.read_bytes(), settings.max_file_bytes).name
-                 for p in uploads]
+        check_token(pipeline.settings.admin_token, token)
+        items: list[tuple[str, Callable[[], IngestReport]]] = [
+            (Path(f).name, partial(add_file, pipeline, Path(f).name, Path(f).read_bytes())) for f in files or []]
         if (text or "").strip():
-            saved.append(save_article(settings.corpus_dir, name or "pasted.txt", text.encode("utf-8"),
-                                      settings.max_file_bytes).name)
-        progress(0.2, desc=f"indexing {len(saved)} article(s)")
-        report = resync(pipeline)
-        progress(1.0, desc="done")
+            items.append((name or "pasted.txt", partial(add_file, pipeline, name or "pasted.txt", text.encode())))
+        if (url or "").strip():
+            items.append((url.strip(), partial(add_url, pipeline, url.strip())))
     except (RagError, OSError) as exc:
         return f"Error: {exc}"
-    skipped = f" Skipped: {'; '.join(report.skipped)}" if report.skipped else ""
-    return f"Saved {', '.join(saved)}. {report.summary()}.{skipped}"
+    if not items:
+        return "Nothing to add: choose files, paste text or give a URL."
+    lines = []
+    for i, (label, add) in enumerate(items):
+        progress(i / len(items), desc=f"indexing {label}")
+        try:
+            lines.append(f"{label}: {add().summary()}")
+        except (RagError, OSError) as exc:
+            lines.append(f"{label}: Error: {exc}")
+    progress(1.0, desc="done")
+    return "\n".join(lines)
 
 
 def delete_article(pipeline: Pipeline, token: str, source: str | None, progress: gr.Progress) -> str:
-    """Remove one article's file from the corpus folder and re-index; returns a status line."""
+    """Remove one article (its file too, when it is in the corpus folder); returns a status line."""
     try:
         check_token(pipeline.settings.admin_token, token)
         if not source:
             return "Choose an article to remove."
-        remove_article(pipeline.settings.corpus_dir, source)
         progress(0.2, desc="re-indexing")
-        report = resync(pipeline)
-    except (RagError, OSError) as exc:
+        report = remove_document(pipeline, source)
+    except (RagError, OSError, LookupError) as exc:
         return f"Error: {exc}"
     return f"Removed {source}. {report.summary()}."
 
@@ -79,6 +83,7 @@ def build_corpus_tab(demo: gr.Blocks, pipeline: Pipeline) -> None:
             with gr.Column():
                 name = gr.Textbox(label="File name for pasted text", placeholder="my-article.txt", elem_id="cc-name")
                 text = gr.Textbox(label="…or paste an article", lines=6, elem_id="cc-paste")
+        url = gr.Textbox(label="…or add a web page, PDF or DOCX by URL", placeholder="https://…", elem_id="cc-url")
         add = gr.Button("Add to corpus", variant="primary", elem_id="cc-add")
         with gr.Row(equal_height=True):
             remove_choice = gr.Dropdown(label="Article to remove", choices=[], scale=3, elem_id="cc-remove-choice")
@@ -86,13 +91,14 @@ def build_corpus_tab(demo: gr.Blocks, pipeline: Pipeline) -> None:
         status = gr.Textbox(label="Status", interactive=False, elem_id="cc-status")
         outputs = [table, remove_choice]
 
-        def on_add(tok: str, fs: list[str] | None, nm: str, tx: str, progress: gr.Progress = gr.Progress()) -> str:
-            return add_articles(pipeline, tok, fs, nm, tx, progress)
+        def on_add(tok: str, fs: list[str] | None, nm: str, tx: str, link: str,
+                   progress: gr.Progress = gr.Progress()) -> str:
+            return add_articles(pipeline, tok, fs, nm, tx, link, progress)
 
         def on_remove(tok: str, source: str | None, progress: gr.Progress = gr.Progress()) -> str:
             return delete_article(pipeline, tok, source, progress)
 
-        add.click(on_add, inputs=[token, files, name, text], outputs=status, concurrency_limit=1,
+        add.click(on_add, inputs=[token, files, name, text, url], outputs=status, concurrency_limit=1,
                   concurrency_id="corpus", **private).then(lambda: articles_view(pipeline), outputs=outputs, **private)
         remove.click(on_remove, inputs=[token, remove_choice], outputs=status, concurrency_limit=1,
                      concurrency_id="corpus", **private).then(lambda: articles_view(pipeline), outputs=outputs,

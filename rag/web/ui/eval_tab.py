@@ -19,9 +19,9 @@ from rag.evaluation.datasets import detect_format, load_dataset
 from rag.evaluation.report import render_report
 from rag.evaluation.runner import run_eval, write_results_csv, write_results_jsonl, write_summary_json
 from rag.pipeline import Pipeline
+from rag.web.admin import AdminError, check_token
 from rag.web.limits import RateLimiter, client_key
 from rag.web.render import summary_html
-from rag.web.ui.admin import AdminError, check_token
 
 # SQuAD uploads bring their own corpus: they get a separate index so the app's corpus is never replaced.
 _squad_pipelines: dict[str, Pipeline] = {}

@@ -1,7 +1,9 @@
-"""Corpus changes from the web UI: the admin-token check, safe file names, saving and removing articles."""
+"""Corpus changes from the web (the HTTP API and the UI's corpus tab alike): the admin-token check, safe file names,
+adding a file or a page by URL, removing an article."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import re
@@ -9,7 +11,8 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from rag.errors import CorpusError
-from rag.ingest.loaders import SUPPORTED_SUFFIXES
+from rag.ingest.loaders import SUPPORTED_SUFFIXES, extract_text
+from rag.ingest.web_pages import is_url
 from rag.pipeline import Pipeline
 from rag.records import IngestReport
 
@@ -19,6 +22,10 @@ _NAME = re.compile(r"^[\w][\w .()-]{0,150}$")
 
 class AdminError(CorpusError):
     """A corpus change was refused: no token configured, a wrong token, or a bad file name."""
+
+
+class UploadTooLargeError(AdminError):
+    """An uploaded document is over ``RAG_MAX_FILE_BYTES``."""
 
 
 def check_token(configured: str | None, given: str | None) -> None:
@@ -82,9 +89,44 @@ def remove_article(corpus_dir: Path, source: str) -> None:
     target.unlink()
 
 
-def resync(pipeline: Pipeline) -> IngestReport:
-    """Bring the index in line with the corpus folder after a change."""
-    return pipeline.ingest([pipeline.settings.corpus_dir])
+def add_file(pipeline: Pipeline, name: str, data: bytes) -> IngestReport:
+    """Save one uploaded document into the corpus folder and index it (that article only). The document is read
+    before it is saved, so one that cannot be read never enters the folder: ``CorpusError`` says why."""
+    settings = pipeline.settings
+    if len(data) > settings.max_file_bytes:
+        raise UploadTooLargeError(f"{name}: {len(data)} bytes is over the {settings.max_file_bytes}-byte limit "
+                                  "(RAG_MAX_FILE_BYTES)")
+    name = safe_article_name(name)
+    extract_text(data, name, PurePosixPath(name).suffix.lower())
+    path = save_article(settings.corpus_dir, name, data, settings.max_file_bytes)
+    return _ingest_one(pipeline, str(path))
+
+
+def add_url(pipeline: Pipeline, url: str) -> IngestReport:
+    """Fetch and index one web page, PDF or DOCX by its http(s) URL."""
+    if not is_url(url):
+        raise AdminError(f"{url!r}: a URL must start with http:// or https://")
+    return _ingest_one(pipeline, url)
+
+
+def _ingest_one(pipeline: Pipeline, target: str) -> IngestReport:
+    # One article, not the folder: prune=False leaves every other article as it is.
+    report = pipeline.ingest([target], prune=False)
+    if report.skipped and not (report.added or report.updated or report.unchanged):
+        raise CorpusError("; ".join(report.skipped))
+    return report
+
+
+def remove_document(pipeline: Pipeline, source: str) -> IngestReport:
+    """Remove an article from the index, and its file from the corpus folder when it has one there (else a later
+    folder sync would add it back). ``LookupError`` when no article has that name."""
+    doc = pipeline.store.document(source)
+    if doc is None:
+        raise LookupError(f"no indexed source named {source!r}")
+    if not doc.url:
+        with contextlib.suppress(AdminError):  # ingested from another folder: only the index holds it
+            remove_article(pipeline.settings.corpus_dir, source)
+    return pipeline.remove([source])
 
 
 def list_articles(pipeline: Pipeline) -> list[tuple[str, str, int]]:

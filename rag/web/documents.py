@@ -1,0 +1,115 @@
+"""``/api/documents``: list, add (file upload or URL) and remove articles over HTTP, behind ``RAG_ADMIN_TOKEN``.
+
+Every change goes through the same ingest as ``rag ingest`` (one lock, crash-safe, idempotent). Uploaded files are
+saved into the corpus folder, so a later folder sync keeps them; pages added by URL stay until removed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from rag.errors import CorpusError
+from rag.pipeline import Pipeline
+from rag.records import IngestReport
+from rag.web.admin import AdminError, UploadTooLargeError, add_file, add_url, check_token, remove_document
+from rag.web.limits import RateLimited, RateLimiter, client_key
+
+
+class DocumentInfo(BaseModel):
+    """One indexed article."""
+
+    source: str
+    title: str
+    sentences: int
+    characters: int
+    url: str | None = None
+
+
+class DocumentList(BaseModel):
+    """``GET /api/documents``."""
+
+    documents: list[DocumentInfo]
+
+
+# Module level: FastAPI resolves the (postponed) annotations of the routes against this module's globals.
+Auth = Annotated[str | None, Header(description="`Bearer <RAG_ADMIN_TOKEN>`")]
+_AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"description": "no admin token given (`Authorization: Bearer …`)"},
+    403: {"description": "wrong admin token, or the corpus is read-only (RAG_ADMIN_TOKEN unset)"},
+    429: {"description": "too many requests from this client"},
+}
+
+
+def make_documents_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
+    """The ``/api/documents`` routes over one pipeline."""
+    router = APIRouter(prefix="/api/documents", tags=["documents"])
+    settings = pipeline.settings
+
+    def authorise(request: Request, authorization: str | None) -> None:
+        # Counted against the caller's rate limit first, so the token cannot be guessed at speed.
+        wait = limiter.retry_after(client_key(request))
+        if wait:
+            raise RateLimited(wait)
+        if not authorization:
+            raise HTTPException(401, "this needs the admin token: Authorization: Bearer <RAG_ADMIN_TOKEN>",
+                                headers={"WWW-Authenticate": "Bearer"})
+        scheme, _, token = authorization.partition(" ")
+        try:
+            check_token(settings.admin_token, token if scheme.lower() == "bearer" else "")
+        except AdminError as exc:
+            raise HTTPException(403, str(exc)) from None
+
+    @router.get("", response_model=DocumentList, summary="The indexed articles", responses=_AUTH_RESPONSES)
+    async def list_documents(request: Request, authorization: Auth = None) -> DocumentList:
+        """Every indexed article with its title, sentence count, size of its text and, for pages, their URL."""
+        authorise(request, authorization)
+        docs = await run_in_threadpool(pipeline.store.indexed_documents, True)
+        return DocumentList(documents=[
+            DocumentInfo(source=source, title=doc.title, sentences=doc.sentences, characters=len(doc.text),
+                         url=doc.url or None) for source, doc in sorted(docs.items())])
+
+    @router.post("", response_model=IngestReport, status_code=201, summary="Add or update an article",
+                 responses={**_AUTH_RESPONSES, 413: {"description": "file over RAG_MAX_FILE_BYTES"},
+                            422: {"description": "neither a file nor a URL, a bad file name, or an unreadable "
+                                                 "document"},
+                            503: {"description": "another ingest is running"}})
+    async def add_document(request: Request, authorization: Auth = None,
+                           file: Annotated[UploadFile | None, File(description="a .txt, .md, .html, .pdf or "
+                                                                               ".docx file")] = None,
+                           url: Annotated[str | None, Form(description="an http(s) URL of a web page, PDF or "
+                                                                       "DOCX file", max_length=2000)] = None
+                           ) -> IngestReport:
+        """Ingest one uploaded file (saved into the corpus folder) or one page by URL; the index is synced for
+        that article only. Answers with the ingest report; a document that cannot be read is a 422 naming why."""
+        authorise(request, authorization)
+        if (file is None) == (url is None):
+            raise HTTPException(422, "send either a file or a url")
+        try:
+            if url is not None:
+                return await run_in_threadpool(add_url, pipeline, url)
+            assert file is not None
+            data = await file.read(settings.max_file_bytes + 1)
+            return await run_in_threadpool(add_file, pipeline, file.filename or "", data)
+        except UploadTooLargeError as exc:
+            raise HTTPException(413, str(exc)) from None
+        except CorpusError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @router.delete("/{source:path}", response_model=IngestReport, summary="Remove an article",
+                   responses={**_AUTH_RESPONSES, 404: {"description": "no indexed article of that name"},
+                              503: {"description": "another ingest is running"}})
+    async def delete_document(source: str, request: Request, authorization: Auth = None) -> IngestReport:
+        """Remove an article from the index, and its file from the corpus folder when it has one there."""
+        authorise(request, authorization)
+        try:
+            return await run_in_threadpool(remove_document, pipeline, source)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc.args[0])) from None
+
+    return router
+
