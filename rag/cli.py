@@ -105,6 +105,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [env: RAG_PORT].")] = None,
     index: IndexOpt = None,
     no_ingest: Annotated[bool, typer.Option("--no-ingest", help="Do not sync the corpus folder first.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Processes sharing the port (needs "
+                                         "RAG_CHROMA_URL; serves the API, widget and /embed, not the Gradio UI)."
+                                         )] = 1,
 ) -> None:
     """Run the chat UI and HTTP API; ingests the corpus folder first when it changed.
 
@@ -115,7 +118,7 @@ def serve(
     except ModuleNotFoundError as exc:
         _fail(MissingExtraError("rag serve", "web", str(exc.name)))
     try:
-        run_server(get_settings(index_dir=index, host=host, port=port), ingest_first=not no_ingest)
+        run_server(get_settings(index_dir=index, host=host, port=port), ingest_first=not no_ingest, workers=workers)
     except RagError as exc:
         _fail(exc)
 

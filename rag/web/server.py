@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from html import escape
@@ -12,10 +13,11 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Query
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from rag.config import Settings, apply_process_defaults
+from rag.config import Settings, apply_process_defaults, get_settings
+from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.web.api import install_error_handlers, make_router
 from rag.web.documents import make_documents_router
@@ -91,16 +93,11 @@ def add_api_docs(app: FastAPI) -> None:
         return page
 
 
-def build_app(pipeline: Pipeline) -> FastAPI:
-    """FastAPI app: the chat UI at /, the HTTP API under /api (docs at /docs), the widget at /widget.js."""
+def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
+    """FastAPI app: the chat UI at /, the HTTP API under /api (docs at /docs), the widget at /widget.js. Without
+    ``ui`` (several worker processes: Gradio's sessions live in one process) / opens the widget's full-page chat."""
     apply_process_defaults()  # Gradio reads its analytics switch when it is imported
-    import gradio as gr
-    from gradio.utils import get_upload_folder
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
-    from rag.web.guard import GradioGuard, UploadLedger
-    from rag.web.ui.app import asset, build_blocks
-    from rag.web.ui.suggestions import SuggestionCache
 
     settings = pipeline.settings
     limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -122,10 +119,15 @@ def build_app(pipeline: Pipeline) -> FastAPI:
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'"})
 
     # Outermost first: the client's address (from a trusted proxy only), CORS for the widget's cross-origin calls,
-    # the body-size cap on /api, and the guard in front of Gradio's routes.
-    app.add_middleware(GradioGuard, ledger=UploadLedger(budget_bytes=3 * settings.max_file_bytes),
-                       upload_folder=get_upload_folder, client_key=scope_client,
-                       max_upload_bytes=settings.max_file_bytes)
+    # the body-size cap on /api, and (with the UI) the guard in front of Gradio's routes.
+    if ui:
+        from gradio.utils import get_upload_folder
+
+        from rag.web.guard import GradioGuard, UploadLedger
+
+        app.add_middleware(GradioGuard, ledger=UploadLedger(budget_bytes=3 * settings.max_file_bytes),
+                           upload_folder=get_upload_folder, client_key=scope_client,
+                           max_upload_bytes=settings.max_file_bytes)
     # A document upload may be a whole file, plus the multipart envelope around it.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
                        uploads={"/api/documents": (settings.max_file_bytes + 64_000, "RAG_MAX_FILE_BYTES")})
@@ -134,6 +136,18 @@ def build_app(pipeline: Pipeline) -> FastAPI:
     proxies = trusted_proxies(settings)
     if proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
+
+    if not ui:
+        @app.get("/", include_in_schema=False)
+        def home() -> RedirectResponse:
+            return RedirectResponse("/embed?title=Ask+the+articles")
+
+        return app
+
+    import gradio as gr
+
+    from rag.web.ui.app import asset, build_blocks
+    from rag.web.ui.suggestions import SuggestionCache
 
     suggestions = SuggestionCache(pipeline)
     # Warm the example questions in the background so the first page load does not wait for them. Not a daemon:
@@ -163,13 +177,37 @@ def uvicorn_config(app: FastAPI, settings: Settings, **options: object) -> uvico
                           **options)  # type: ignore[arg-type]
 
 
-def serve(settings: Settings, ingest_first: bool = True) -> None:
-    """Sync the corpus (unless told not to), load everything, then serve until interrupted."""
+def serve(settings: Settings, ingest_first: bool = True, workers: int = 1) -> None:
+    """Sync the corpus (unless told not to), load everything, then serve until interrupted; with ``workers`` > 1,
+    that many processes share the port (uvicorn's workers) and the index on the Chroma server."""
     import uvicorn
 
+    if workers > 1 and not settings.chroma_url:
+        raise RagError(f"--workers {workers}: several processes need a Chroma server to share the index (set "
+                       "RAG_CHROMA_URL; docs/scaling.md)")
     pipeline = Pipeline(settings)
     if ingest_first and settings.corpus_dir.exists():
         print(pipeline.ingest([settings.corpus_dir]).summary(), flush=True)
+    if workers > 1:
+        # Each worker process builds its own pipeline from the environment: hand it these exact settings.
+        os.environ.update(settings_environment(settings))
+        print(f"citechat on http://{settings.host}:{settings.port} with {workers} workers (API, widget and /embed;"
+              " the Gradio chat UI needs a single process)", flush=True)
+        uvicorn.run("rag.web.server:worker_app", factory=True, workers=workers, host=settings.host,
+                    port=settings.port, log_level="warning", proxy_headers=False)
+        return
     pipeline.warm_up()
     print(f"citechat on http://{settings.host}:{settings.port}  (API docs: /docs, widget: /widget.js)", flush=True)
     uvicorn.Server(uvicorn_config(build_app(pipeline), settings)).run()
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """``RAG_*`` variables that make ``get_settings()`` in another process equal ``settings``."""
+    return {f"RAG_{name.upper()}": str(value) for name, value in settings.model_dump().items() if value is not None}
+
+
+def worker_app() -> FastAPI:
+    """One worker's app (``rag serve --workers N``): settings from the environment, no ingest, no Gradio UI."""
+    pipeline = Pipeline(get_settings())
+    pipeline.warm_up()
+    return build_app(pipeline, ui=False)
