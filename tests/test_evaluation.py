@@ -262,7 +262,7 @@ def test_seed_run_writes_results_in_the_ask_json_form(seed_run: dict[str, Path])
         assert {"id", "question", "answer", "abstained", "citations", "latency_ms"} <= set(row)
         assert row["latency_ms"] > 0
         for c in row["citations"]:
-            assert set(c) == {"source", "sentence_id", "text", "start", "end", "score"}
+            assert set(c) == {"source", "sentence_id", "text", "start", "end", "score", "page"}
             assert c["source"] == "000_73fbcd4ae28f32ae.txt"  # relative to the corpus root
             assert pipeline.store.document(c["source"]).text[c["start"]:c["end"]] == c["text"]
     summary = json.loads(seed_run["json"].read_text(encoding="utf-8"))

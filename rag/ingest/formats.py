@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 _MAX_ZIP_RATIO = 100
 _MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 # "exam-\nple" is one word broken at a line end; "well-\nknown" loses its hyphen too, a small price for prose.
+_CLOSING = (".", "!", "?", ":", "”", '"', "’", "'", ")")
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
 
 
@@ -34,17 +35,22 @@ class Extracted:
 
 def _pdf_page_text(raw: str) -> str:
     """One page's extracted lines joined into paragraphs. PDF lines break wherever the column ends, not where
-    sentences do, and a paragraph break is rarely a blank line: a line ends its paragraph when it is blank, clearly
-    shorter than the page's longest line, or reads as a heading (short, no closing punctuation)."""
-    text = _HYPHEN_BREAK.sub(r"\1\2", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    sentences do, and a paragraph break is rarely a blank line: a line ends its paragraph when it is blank or
+    clearly shorter than the page's longest line, and a heading (short, no closing punctuation, after a line that
+    could end a paragraph) stands alone."""
+    text = _HYPHEN_BREAK.sub(r"\1-\2", raw.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [" ".join(line.split()) for line in text.split("\n")]
     width = max((len(line) for line in lines), default=0)
     paragraphs: list[list[str]] = [[]]
     for line in lines:
+        short = len(line) < 0.75 * width
+        closed = line.endswith(_CLOSING)
+        heading = short and not closed and len(line) < 80
+        if heading and paragraphs[-1] and paragraphs[-1][-1].endswith(_CLOSING):
+            paragraphs.append([])
         if line:
             paragraphs[-1].append(line)
-        short = len(line) < 0.75 * width
-        if not line or (short and (line.endswith((".", "!", "?", ":", "”", '"')) or len(line) < 80)):
+        if not line or (short and (closed or heading)):
             paragraphs.append([])
     return "\n\n".join(" ".join(p) for p in paragraphs if p)
 
@@ -67,12 +73,16 @@ def pdf_text(raw: bytes, source: str) -> Extracted:
         raise CorpusError(f"{source}: not a readable PDF ({type(exc).__name__}: {exc})") from None
     if not any(texts):
         raise CorpusError(f"{source}: the PDF has no text layer (a scan?); run OCR on it first")
-    parts, pages, pos = [], [], 0
+    # Pages are paragraphs apart, except where a sentence runs on to the next page (no closing punctuation, and the
+    # next page starts in lower case): there they join with a space, so the sentence stays whole.
+    joined, pages = "", []
     for text in texts:
-        pages.append(pos)
-        parts.append(text)
-        pos += len(text) + 2
-    return Extracted("\n\n".join(parts), title[:200], tuple(pages))
+        if joined and text:
+            runs_on = not joined.endswith(_CLOSING) and text[:1].islower()
+            joined += " " if runs_on else "\n\n"
+        pages.append(len(joined))
+        joined += text
+    return Extracted(joined, title[:200], tuple(pages))
 
 
 def _check_zip(raw: bytes, source: str) -> None:
