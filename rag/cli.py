@@ -19,6 +19,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
 err = Console(stderr=True, soft_wrap=True)
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder [env: RAG_INDEX_DIR].")]
+CollectionOpt = Annotated[str | None, typer.Option("--collection", help="Named corpus inside the index "
+                                                   "[env: RAG_COLLECTION].")]
 
 
 def _fail(exc: RagError) -> None:
@@ -50,6 +52,7 @@ def ingest(
     paths: Annotated[list[str] | None, typer.Argument(
         help="Files, folders or http(s) URLs of web pages, PDFs and DOCX files [default: RAG_CORPUS_DIR].")] = None,
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep indexed files that are not under PATHS.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -61,7 +64,7 @@ def ingest(
     from rag.pipeline import Pipeline
 
     try:
-        settings = get_settings(index_dir=index)
+        settings = get_settings(index_dir=index, collection=collection)
         report = Pipeline(settings).ingest(paths or [settings.corpus_dir], prune=not keep,
                                            show_progress=not as_json and sys.stderr.isatty())
     except RagError as exc:
@@ -76,6 +79,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     k: Annotated[int | None, typer.Option("-k", help="Citations to return [env: RAG_TOP_K].", min=1, max=50)] = None,
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
     """Answer a question from the index, citing sentences.
@@ -85,7 +89,7 @@ def ask(
     from rag.pipeline import Pipeline
 
     try:
-        answer = Pipeline(get_settings(index_dir=index)).ask(question, k=k)
+        answer = Pipeline(get_settings(index_dir=index, collection=collection)).ask(question, k=k)
     except RagError as exc:
         _fail(exc)
     if as_json:
@@ -104,6 +108,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address [env: RAG_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env: RAG_PORT].")] = None,
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
     no_ingest: Annotated[bool, typer.Option("--no-ingest", help="Do not sync the corpus folder first.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Processes sharing the port (needs "
                                          "RAG_CHROMA_URL; serves the API, widget and /embed, not the Gradio UI)."
@@ -118,7 +123,8 @@ def serve(
     except ModuleNotFoundError as exc:
         _fail(MissingExtraError("rag serve", "web", str(exc.name)))
     try:
-        run_server(get_settings(index_dir=index, host=host, port=port), ingest_first=not no_ingest, workers=workers)
+        run_server(get_settings(index_dir=index, host=host, port=port, collection=collection),
+                   ingest_first=not no_ingest, workers=workers)
     except RagError as exc:
         _fail(exc)
 
@@ -127,6 +133,7 @@ def serve(
 def eval_command(
     file: Annotated[Path | None, typer.Argument(help="Questions: our .jsonl/.csv, or a SQuAD v1.1/v2.0 .json.")] = None,
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
     corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="Ingest these first (index mirrors them).")
                       ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Results: one JSON line per question.")] = None,
@@ -156,7 +163,7 @@ def eval_command(
             err.print("[bold red]error:[/] give a questions FILE, or --compare A B")
             raise typer.Exit(2)
         code = evaluate(EvalOptions(file, index, corpus or [], out, summary_json, report, csv, k, workers, skip_bad,
-                                    fail_under or [], limit), Console(), err)
+                                    fail_under or [], limit, collection), Console(), err)
     except RagError as exc:
         _fail(exc)
     raise typer.Exit(code)

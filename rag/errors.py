@@ -35,6 +35,10 @@ class IndexNotReadyError(RagError):
     exit_code = 4
 
 
+class IndexMismatchError(IndexNotReadyError):
+    """The collection was made by another embedding model, vector size or schema."""
+
+
 class IngestLockedError(RagError):
     """Another ingest holds the index lock."""
 

@@ -40,6 +40,7 @@ class EvalOptions:
     skip_bad: bool = False
     fail_under: list[str] = field(default_factory=list)
     limit: int | None = None
+    collection: str | None = None
 
 
 def parse_gates(specs: list[str]) -> dict[str, float]:
@@ -71,7 +72,7 @@ def evaluate(options: EvalOptions, out: Console, err: Console) -> int:
     if unknown:
         raise EvalFileError(f"--fail-under: unknown metric {unknown[0]!r}; one of {', '.join(list(BY_KEY))}")
     kind = detect_format(options.file)
-    settings = get_settings(index_dir=options.index)
+    settings = get_settings(index_dir=options.index, collection=options.collection)
     if kind == "squad" and options.index is None:
         index = squad_index(settings.index_dir, options.file)
         # On a Chroma server the folder does not separate indexes: the collection name must.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import IndexMismatchError, RagError
 from rag.records import Sentence
 
 if TYPE_CHECKING:
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _PAGE = 5000
 _GENERATION_KEY = "generation"
+# Every sentence collection carries this: vectors of another model, size or layout must never be mixed in.
+STAMP: dict[str, str | int] = {"embedding_model": "sentence-transformers/all-MiniLM-L6-v2", "dimension": 384,
+                               "schema": 1}
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,25 @@ class SentenceStore:
         self.sentences = self.client.get_or_create_collection(
             settings.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
+        self._check_stamp()
         # Manifest rows carry a 1-d placeholder vector: Chroma wants one, nothing searches it.
         self.documents = self.client.get_or_create_collection(
             f"{settings.collection}_documents", embedding_function=None
         )
+
+    def _check_stamp(self) -> None:
+        """Stamp a new (or older, unstamped) collection with the embedding model, vector size and schema; refuse
+        one stamped by another model or layout, whose vectors must not be mixed with or searched by ours."""
+        meta = dict(self.sentences.metadata or {})
+        found = {key: meta.get(key) for key in STAMP}
+        if all(value is None for value in found.values()):
+            self.sentences.modify(metadata={**meta, **STAMP})
+        elif found != STAMP:
+            raise IndexMismatchError(
+                f"collection {self.settings.collection!r} was made with {found['embedding_model']} "
+                f"({found['dimension']}-d vectors, schema {found['schema']}); this citechat uses "
+                f"{STAMP['embedding_model']} ({STAMP['dimension']}-d, schema {STAMP['schema']}): ingest into a new "
+                "collection (--collection / RAG_COLLECTION) or index folder")
 
     # -- manifest -------------------------------------------------------------------------------------------
     def indexed_documents(self, with_text: bool = False) -> dict[str, IndexedDocument]:
