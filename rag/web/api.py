@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from rag.errors import IndexNotReadyError, IngestLockedError, InvalidQuestionError, RagError
-from rag.pipeline import Pipeline, validate_history, validate_question
+from rag.pipeline import validate_history, validate_question
 from rag.records import Answer, Turn
+from rag.web.collections import Collections
 from rag.web.limits import RateLimited, RateLimiter, client_key, error_response
 from rag.web.render import citation_context, stream_prefixes
 
@@ -29,6 +30,7 @@ class AskRequest(BaseModel):
     question: str = Field(examples=["when was the Taraz attack?"])
     history: list[Turn] = Field(default_factory=list, max_length=50)
     k: int | None = Field(None, ge=1, le=50)
+    collection: str | None = Field(None, max_length=512, description="a named corpus (default: RAG_COLLECTION)")
 
 
 class SourceSentence(BaseModel):
@@ -111,9 +113,17 @@ def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
-    """The ``/api`` routes over one pipeline."""
+class CollectionList(BaseModel):
+    """``GET /api/collections``: the named corpora this server answers from."""
+
+    default: str
+    collections: list[str]
+
+
+def make_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
+    """The ``/api`` routes over the deployment's collections."""
     router = APIRouter(prefix="/api", tags=["api"])
+    pipeline = collections.default
     settings = pipeline.settings
 
     def admit(request: Request) -> None:
@@ -134,7 +144,8 @@ def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
         """The same JSON as ``rag ask --json``. 422: empty or too long question; 503: no index; 429: too many."""
         question, history = prepare(body)
         admit(request)
-        answer = await run_in_threadpool(pipeline.ask, question, history, body.k)
+        chosen = await run_in_threadpool(collections.get, body.collection)
+        answer = await run_in_threadpool(chosen.ask, question, history, body.k)
         return answer.model_dump()
 
     @router.post("/ask/stream", summary="Answer as server-sent events",
@@ -146,11 +157,12 @@ def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
         """Streams the answer text as ``delta`` events, then the full answer as one ``answer`` event."""
         question, history = prepare(body)
         admit(request)
+        chosen = await run_in_threadpool(collections.get, body.collection)
 
         async def events() -> AsyncIterator[str]:
             yield _sse("status", {"stage": "searching"})
             try:
-                answer = await run_in_threadpool(pipeline.ask, question, history, body.k)
+                answer = await run_in_threadpool(chosen.ask, question, history, body.k)
             except RagError as exc:
                 yield _sse("error", json.loads(bytes(rag_error_response(exc).body)))
                 return
@@ -179,13 +191,21 @@ def make_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
                 "articles": len(set(snapshot.sources)), "answerer": "llm" if pipeline.chat_model else "extractive"}
         return JSONResponse(body, status_code=200 if sentences else 503)
 
+    @router.get("/collections", response_model=CollectionList, summary="The named corpora")
+    async def list_collections() -> CollectionList:
+        """The collections this server answers from; pass one as ``collection`` to ask it."""
+        names = await run_in_threadpool(collections.names)
+        return CollectionList(default=settings.collection, collections=names)
+
     @router.get("/sources/{source:path}", response_model=SourceDocument, summary="An article's text and sentences")
-    async def source_text(source: str, sentence_id: str | None = Query(None, max_length=100)) -> SourceDocument:
+    async def source_text(source: str, sentence_id: str | None = Query(None, max_length=100),
+                          collection: str | None = Query(None, max_length=512)) -> SourceDocument:
         """The text citation offsets point into; with ``sentence_id``, that sentence's paragraph as context."""
-        doc = await run_in_threadpool(pipeline.store.document, source)
+        chosen = await run_in_threadpool(collections.get, collection)
+        doc = await run_in_threadpool(chosen.store.document, source)
         if doc is None:
             raise HTTPException(404, f"no indexed source named {source!r}")
-        snapshot = await run_in_threadpool(pipeline.snapshot)
+        snapshot = await run_in_threadpool(chosen.snapshot)
         rows = [i for i, s in enumerate(snapshot.sources) if s == source]
         sentences = [SourceSentence(sentence_id=snapshot.ids[i], text=snapshot.texts[i], start=int(snapshot.starts[i]),
                                     end=int(snapshot.ends[i]), position=int(snapshot.positions[i])) for i in rows]

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from rag.errors import CorpusError
-from rag.pipeline import Pipeline
 from rag.records import IngestReport
 from rag.web.admin import AdminError, UploadTooLargeError, add_file, add_url, check_token, remove_document
+from rag.web.collections import Collections
 from rag.web.limits import RateLimited, RateLimiter, client_key
 
 
@@ -38,6 +38,7 @@ class DocumentList(BaseModel):
 
 # Module level: FastAPI resolves the (postponed) annotations of the routes against this module's globals.
 Auth = Annotated[str | None, Header(description="`Bearer <RAG_ADMIN_TOKEN>`")]
+Collection = Annotated[str | None, Query(max_length=512, description="a named corpus (default: RAG_COLLECTION)")]
 _AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"description": "no admin token given (`Authorization: Bearer …`)"},
     403: {"description": "wrong admin token, or the corpus is read-only (RAG_ADMIN_TOKEN unset)"},
@@ -45,10 +46,10 @@ _AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def make_documents_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter:
-    """The ``/api/documents`` routes over one pipeline."""
+def make_documents_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
+    """The ``/api/documents`` routes; ``?collection=NAME`` picks a named corpus (the admin may start a new one)."""
     router = APIRouter(prefix="/api/documents", tags=["documents"])
-    settings = pipeline.settings
+    settings = collections.default.settings
 
     def authorise(request: Request, authorization: str | None) -> None:
         # Counted against the caller's rate limit first, so the token cannot be guessed at speed.
@@ -65,9 +66,11 @@ def make_documents_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter
             raise HTTPException(403, str(exc)) from None
 
     @router.get("", response_model=DocumentList, summary="The indexed articles", responses=_AUTH_RESPONSES)
-    async def list_documents(request: Request, authorization: Auth = None) -> DocumentList:
+    async def list_documents(request: Request, authorization: Auth = None, collection: Collection = None
+                             ) -> DocumentList:
         """Every indexed article with its title, sentence count, size of its text and, for pages, their URL."""
         authorise(request, authorization)
+        pipeline = await run_in_threadpool(collections.get, collection)
         docs = await run_in_threadpool(pipeline.store.indexed_documents, True)
         return DocumentList(documents=[
             DocumentInfo(source=source, title=doc.title, sentences=doc.sentences, characters=len(doc.text),
@@ -82,13 +85,14 @@ def make_documents_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter
                            file: Annotated[UploadFile | None, File(description="a .txt, .md, .html, .pdf or "
                                                                                ".docx file")] = None,
                            url: Annotated[str | None, Form(description="an http(s) URL of a web page, PDF or "
-                                                                       "DOCX file", max_length=2000)] = None
-                           ) -> IngestReport:
+                                                                       "DOCX file", max_length=2000)] = None,
+                           collection: Collection = None) -> IngestReport:
         """Ingest one uploaded file (saved into the corpus folder) or one page by URL; the index is synced for
         that article only. Answers with the ingest report; a document that cannot be read is a 422 naming why."""
         authorise(request, authorization)
         if (file is None) == (url is None):
             raise HTTPException(422, "send either a file or a url")
+        pipeline = await run_in_threadpool(collections.get, collection, True)
         try:
             if url is not None:
                 return await run_in_threadpool(add_url, pipeline, url)
@@ -103,9 +107,11 @@ def make_documents_router(pipeline: Pipeline, limiter: RateLimiter) -> APIRouter
     @router.delete("/{source:path}", response_model=IngestReport, summary="Remove an article",
                    responses={**_AUTH_RESPONSES, 404: {"description": "no indexed article of that name"},
                               503: {"description": "another ingest is running"}})
-    async def delete_document(source: str, request: Request, authorization: Auth = None) -> IngestReport:
+    async def delete_document(source: str, request: Request, authorization: Auth = None,
+                              collection: Collection = None) -> IngestReport:
         """Remove an article from the index, and its file from the corpus folder when it has one there."""
         authorise(request, authorization)
+        pipeline = await run_in_threadpool(collections.get, collection)
         try:
             return await run_in_threadpool(remove_document, pipeline, source)
         except LookupError as exc:

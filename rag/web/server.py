@@ -20,6 +20,7 @@ from rag.config import Settings, apply_process_defaults, get_settings
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.web.api import install_error_handlers, make_router
+from rag.web.collections import Collections
 from rag.web.documents import make_documents_router
 from rag.web.limits import BodySizeLimit, RateLimiter, scope_client
 
@@ -46,12 +47,13 @@ def widget_script() -> str:
     return resources.files("rag.web").joinpath("static/widget.js").read_text(encoding="utf-8")
 
 
-def embed_page(title: str) -> str:
+def embed_page(title: str, collection: str | None = None) -> str:
     """A minimal page holding the widget as a full-size panel, for ``<iframe src=".../embed">``."""
+    chosen = f" data-collection='{escape(collection, quote=True)}'" if collection else ""
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{escape(title)}</title><style>html,body{{margin:0;height:100%}}</style></head><body>"
-            f"<script src='widget.js' data-mode='inline' data-title='{escape(title, quote=True)}'></script>"
+            f"<script src='widget.js' data-mode='inline' data-title='{escape(title, quote=True)}'{chosen}></script>"
             "</body></html>")
 
 
@@ -105,8 +107,9 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
                   description="Answers from a corpus of articles, citing the exact sentences they rest on.")
     add_api_docs(app)
     install_error_handlers(app)
-    app.include_router(make_documents_router(pipeline, limiter))
-    app.include_router(make_router(pipeline, limiter))
+    collections = Collections(pipeline)
+    app.include_router(make_documents_router(collections, limiter))
+    app.include_router(make_router(collections, limiter))
 
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> Response:
@@ -114,8 +117,9 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
                         headers={"Cache-Control": "no-cache"})
 
     @app.get("/embed", include_in_schema=False)
-    def embed(title: str = Query("Ask the articles", max_length=200)) -> HTMLResponse:
-        return HTMLResponse(embed_page(title), headers={
+    def embed(title: str = Query("Ask the articles", max_length=200),
+              collection: str | None = Query(None, max_length=512)) -> HTMLResponse:
+        return HTMLResponse(embed_page(title, collection), headers={
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'"})
 
     # Outermost first: the client's address (from a trusted proxy only), CORS for the widget's cross-origin calls,
@@ -153,7 +157,7 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
     # Warm the example questions in the background so the first page load does not wait for them. Not a daemon:
     # a daemon killed inside Chroma's or ONNX Runtime's native code by an early exit segfaulted the interpreter.
     threading.Thread(target=suggestions.get, name="suggestions").start()
-    demo = build_blocks(pipeline, limiter, suggestions)
+    demo = build_blocks(pipeline, limiter, suggestions, collections)
     mounted = gr.mount_gradio_app(app, demo, path="/", css=asset("style.css"), js=asset("chat.js"),
                                   max_file_size=settings.max_file_bytes, footer_links=["api"],
                                   theme=gr.themes.Default())

@@ -1,6 +1,7 @@
 /* citechat widget: a chat bubble for any page. Loads nothing else; talks to the app's /api/ask.
  * <script src="http://HOST:PORT/widget.js" data-title="Ask the article" async></script>
- * Options (data-*): title, mode ("bubble" | "inline"), api (base URL; default: where this file came from).
+ * Options (data-*): title, mode ("bubble" | "inline"), api (base URL; default: where this file came from),
+ * collection (a named corpus; default: the server's). 
  * Everything lives in a shadow root, so the page's CSS and ours do not mix; all text is set as text. */
 (function () {
   "use strict";
@@ -11,6 +12,7 @@
   var base = (data.api || new URL(script.src, document.baseURI).href.replace(/\/widget\.js(\?.*)?$/, "")).replace(/\/$/, "");
   var title = data.title || "Ask the articles";
   var inline = data.mode === "inline";
+  var collection = data.collection || null;
   var turns = [];
 
   var CSS = [
@@ -126,7 +128,8 @@
 
   function sourceUrl(citation) {
     var path = citation.source.split("/").map(encodeURIComponent).join("/");
-    return base + "/api/sources/" + path + "?sentence_id=" + encodeURIComponent(citation.sentence_id);
+    return base + "/api/sources/" + path + "?sentence_id=" + encodeURIComponent(citation.sentence_id) +
+      (collection ? "&collection=" + encodeURIComponent(collection) : "");
   }
 
   function toggleContext(item, button, citation) {
@@ -201,7 +204,7 @@
     fetch(base + "/api/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ question: question, history: turns.slice(-10) })
+      body: JSON.stringify({ question: question, history: turns.slice(-10), collection: collection })
     }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body.detail || ("HTTP " + r.status));

@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from rag.pipeline import Pipeline
+from rag.web.collections import Collections
 from rag.web.limits import RateLimiter
 from rag.web.ui.chat import build_chat_tab
 from rag.web.ui.corpus_tab import build_corpus_tab
@@ -35,16 +36,19 @@ def _base_url(request: gr.Request | None) -> str:
     return f"http://{host or '127.0.0.1:7860'}"
 
 
-def build_blocks(pipeline: Pipeline, limiter: RateLimiter, suggestions: SuggestionCache | None = None) -> gr.Blocks:
-    """The whole web UI over one pipeline."""
+def build_blocks(pipeline: Pipeline, limiter: RateLimiter, suggestions: SuggestionCache | None = None,
+                 collections: Collections | None = None) -> gr.Blocks:
+    """The whole web UI: the chat over every collection (``pipeline``'s by default); corpus and evaluation tabs over
+    ``pipeline``."""
     suggestions = suggestions or SuggestionCache(pipeline)
+    collections = collections or Collections(pipeline)
     # Gradio's own copies (uploads it cached, files it served) go after an hour, checked every ten minutes.
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nAnswers from the article corpus, citing the exact sentences.",
                     elem_id="cc-header")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                build_chat_tab(demo, pipeline, limiter, suggestions)
+                build_chat_tab(demo, collections, limiter, suggestions)
             with gr.Tab("Corpus", id="corpus"):
                 build_corpus_tab(demo, pipeline)
             with gr.Tab("Evaluate", id="evaluate"):

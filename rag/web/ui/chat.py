@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+from starlette.exceptions import HTTPException
 
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.records import Answer
+from rag.web.collections import Collections
 from rag.web.limits import RateLimiter, client_key
 from rag.web.render import CitationContext, context_for, error_html, message_html, question_html, stream_prefixes
 from rag.web.ui.suggestions import SuggestionCache
@@ -71,8 +73,13 @@ def answer_stream(pipeline: Pipeline, limiter: RateLimiter, question: str, messa
     yield [*messages, {"role": "assistant", "content": message_html(answer, anchor, contexts, titles)}], turns
 
 
-def build_chat_tab(demo: gr.Blocks, pipeline: Pipeline, limiter: RateLimiter, suggestions: SuggestionCache) -> None:
-    """Lay out the chat inside the current ``gr.Blocks`` context and wire its events."""
+def build_chat_tab(demo: gr.Blocks, collections: Collections, limiter: RateLimiter, suggestions: SuggestionCache
+                   ) -> None:
+    """Lay out the chat inside the current ``gr.Blocks`` context and wire its events; a corpus picker appears when
+    the index holds more than one collection."""
+    default = collections.default.settings.collection
+    picker = gr.Dropdown(choices=[default], value=default, label="Corpus", visible=False, elem_id="cc-collection",
+                         interactive=True)
     turns = gr.State([])
     pending = gr.State("")
     chatbot = gr.Chatbot(elem_id="cc-chat", height="60vh", min_height=280, show_label=False, buttons=["copy"],
@@ -87,12 +94,21 @@ def build_chat_tab(demo: gr.Blocks, pipeline: Pipeline, limiter: RateLimiter, su
         send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="cc-send")
         clear = gr.Button("Clear", scale=1, min_width=70, elem_id="cc-clear")
 
-    def respond(question: str, messages: Messages, history: Turns, request: gr.Request
+    def respond(question: str, messages: Messages, history: Turns, chosen: str | None, request: gr.Request
                 ) -> Iterator[tuple[Messages, Turns]]:
         if not (question or "").strip():
             yield messages, history
             return
+        try:
+            pipeline = collections.get(chosen)
+        except HTTPException as exc:  # a name the picker never offered
+            yield [*(messages or []), {"role": "assistant", "content": error_html(str(exc.detail))}], history
+            return
         yield from answer_stream(pipeline, limiter, question, messages or [], history or [], client_key(request))
+
+    def offer_collections() -> Any:
+        names = collections.names()
+        return gr.update(choices=names or [default], value=default, visible=len(names) > 1)
 
     def take(question: str) -> tuple[str, str]:
         return "", question
@@ -105,8 +121,11 @@ def build_chat_tab(demo: gr.Blocks, pipeline: Pipeline, limiter: RateLimiter, su
     private: dict[str, Any] = {"api_visibility": "private"}
     for trigger, source in [(box.submit, box), (send.click, box)] + [(b.click, b) for b in buttons]:
         trigger(take, inputs=source, outputs=[box, pending], queue=False, **private).then(
-            respond, inputs=[pending, chatbot, turns], outputs=[chatbot, turns], show_progress="minimal",
+            respond, inputs=[pending, chatbot, turns, picker], outputs=[chatbot, turns], show_progress="minimal",
             concurrency_limit=_CONCURRENT_ASKS, concurrency_id="ask", **private)
     clear.click(lambda: ([], [], ""), outputs=[chatbot, turns, box], queue=False, **private)
     chatbot.clear(lambda: [], outputs=turns, queue=False, **private)
     demo.load(fill_suggestions, outputs=buttons, **private)
+    demo.load(offer_collections, outputs=picker, **private)
+    # Another corpus, another conversation: follow-ups must not lean on answers from the previous one.
+    picker.change(lambda: ([], []), outputs=[chatbot, turns], queue=False, **private)

@@ -31,22 +31,24 @@ def add_articles(pipeline: Pipeline, token: str, files: list[str] | None, name: 
     try:
         check_token(pipeline.settings.admin_token, token)
         items: list[tuple[str, Callable[[], IngestReport]]] = [
-            (Path(f).name, partial(add_file, pipeline, Path(f).name, Path(f).read_bytes())) for f in files or []]
+            (f"Saved {Path(f).name}", partial(add_file, pipeline, Path(f).name, Path(f).read_bytes()))
+            for f in files or []]
         if (text or "").strip():
-            items.append((name or "pasted.txt", partial(add_file, pipeline, name or "pasted.txt", text.encode())))
+            items.append((f"Saved {name or 'pasted.txt'}",
+                          partial(add_file, pipeline, name or "pasted.txt", text.encode())))
         if (url or "").strip():
-            items.append((url.strip(), partial(add_url, pipeline, url.strip())))
+            items.append((f"Added {url.strip()}", partial(add_url, pipeline, url.strip())))
     except (RagError, OSError) as exc:
         return f"Error: {exc}"
     if not items:
         return "Nothing to add: choose files, paste text or give a URL."
     lines = []
     for i, (label, add) in enumerate(items):
-        progress(i / len(items), desc=f"indexing {label}")
+        progress(i / len(items), desc=label.split(" ", 1)[1])
         try:
-            lines.append(f"{label}: {add().summary()}")
+            lines.append(f"{label}. {add().summary()}.")
         except (RagError, OSError) as exc:
-            lines.append(f"{label}: Error: {exc}")
+            lines.append(f"Error: {exc}")
     progress(1.0, desc="done")
     return "\n".join(lines)
 

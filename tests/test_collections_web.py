@@ -1,0 +1,100 @@
+"""Collections over HTTP: ask, sources and documents take `collection`; only existing collections can be read by
+anonymous callers; the admin can start a new one; the embed page carries the choice to the widget."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag import Pipeline
+from tests.conftest import CORPUS, make_settings
+from tests.live_server import LiveApp, start_app
+
+TOKEN = "collections-admin-token"
+HARBOUR = "Harbour\n\nThe harbour of Varnel opened in 1874. Its first harbour master was Ilse Brandt.\n"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    root = tmp_path_factory.mktemp("collections")
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = make_settings(root / "index").with_overrides(corpus_dir=corpus, admin_token=TOKEN,
+                                                             rate_limit_per_minute=1000)
+    pipeline = Pipeline(settings)
+    pipeline.ingest([corpus])
+    other = root / "harbour"
+    other.mkdir()
+    (other / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
+    Pipeline(settings.with_overrides(collection=f"{settings.collection}-harbour", corpus_dir=other)).ingest([other])
+    with start_app(pipeline) as server:
+        yield LiveApp(server.url, pipeline, settings, corpus)
+
+
+def ask(app: LiveApp, question: str, collection: str | None = None) -> httpx.Response:
+    return httpx.post(f"{app.url}/api/ask", json={"question": question, "collection": collection}, timeout=120)
+
+
+def test_collections_are_listed_and_asked_apart(app: LiveApp) -> None:
+    default = app.settings.collection
+    harbour = f"{default}-harbour"
+    listed = httpx.get(f"{app.url}/api/collections", timeout=60).json()
+    assert listed["default"] == default and {default, harbour} <= set(listed["collections"])
+    assert not any(name.endswith("_documents") for name in listed["collections"])
+
+    answer = ask(app, "Who was the first harbour master of Varnel?", harbour).json()
+    assert [c["source"] for c in answer["citations"]][:1] == ["harbour.txt"]
+    assert answer["short_answer"] == "Ilse Brandt"
+    seed = ask(app, "when was the Taraz attack?").json()
+    assert all(c["source"] != "harbour.txt" for c in seed["citations"]) and seed["short_answer"] == "2011"
+
+    sid = answer["citations"][0]["sentence_id"]
+    found = httpx.get(f"{app.url}/api/sources/harbour.txt", params={"collection": harbour, "sentence_id": sid},
+                      timeout=60)
+    assert found.status_code == 200 and found.json()["context"]["sentence"] == answer["citations"][0]["text"]
+    assert httpx.get(f"{app.url}/api/sources/harbour.txt", timeout=60).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["nope", "x", "../etc", f"{'a' * 40}_documents", "bad name"])
+def test_unknown_collections_are_404_and_never_created(app: LiveApp, name: str) -> None:
+    before = set(httpx.get(f"{app.url}/api/collections", timeout=60).json()["collections"])
+    response = ask(app, "when was the Taraz attack?", name)
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not_found"
+    assert set(httpx.get(f"{app.url}/api/collections", timeout=60).json()["collections"]) == before
+
+
+def test_admin_starts_a_collection_by_adding_a_document(app: LiveApp) -> None:
+    name = f"{app.settings.collection}-ferries"
+    response = httpx.post(f"{app.url}/api/documents", params={"collection": name}, timeout=120,
+                          headers={"Authorization": f"Bearer {TOKEN}"},
+                          files={"file": ("ferry.txt", b"Ferry\n\nThe Quenby ferry was captained by Ilka Varga.\n")})
+    assert response.status_code == 201, response.text
+    assert name in httpx.get(f"{app.url}/api/collections", timeout=60).json()["collections"]
+    assert not (app.corpus_dir / "ferry.txt").exists()  # the default corpus folder is not another's
+    answer = ask(app, "Who captained the Quenby ferry?", name).json()
+    assert answer["citations"][0]["source"] == "ferry.txt"
+    anonymous = httpx.post(f"{app.url}/api/documents", params={"collection": f"{name}-2"}, timeout=60,
+                           files={"file": ("x.txt", b"Text. More text.")})
+    assert anonymous.status_code == 401
+
+
+def test_embed_page_passes_the_collection_to_the_widget(app: LiveApp) -> None:
+    page = httpx.get(f"{app.url}/embed", params={"collection": "harbour'><script>x</script>"}, timeout=60).text
+    assert "data-collection='harbour&#x27;&gt;&lt;script&gt;x&lt;/script&gt;'" in page
+    assert "<script>x</script>" not in page
+
+
+def test_a_stamped_collection_of_another_model_is_a_503_not_a_crash(app: LiveApp, tmp_path: Path) -> None:
+    from rag.index.store import SentenceStore
+
+    name = f"{app.settings.collection}-foreign"
+    store = SentenceStore(app.settings.with_overrides(collection=name))
+    store.documents.count()  # the manifest collection exists too, so it is listed
+    store.sentences.modify(metadata={"embedding_model": "other/model", "dimension": 768, "schema": 1})
+    response = ask(app, "Anything at all?", name)
+    assert response.status_code == 503 and "other/model" in response.json()["detail"]
