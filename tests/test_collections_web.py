@@ -98,3 +98,27 @@ def test_a_stamped_collection_of_another_model_is_a_503_not_a_crash(app: LiveApp
     store.sentences.modify(metadata={"embedding_model": "other/model", "dimension": 768, "schema": 1})
     response = ask(app, "Anything at all?", name)
     assert response.status_code == 503 and "other/model" in response.json()["detail"]
+
+
+@pytest.mark.browser
+def test_widget_and_chat_use_the_chosen_collection(app: LiveApp) -> None:
+    from tests.test_browser import ANSWER_MS, CHROMIUM, FIRST_LOAD_MS, sync_api
+
+    harbour = f"{app.settings.collection}-harbour"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{app.url}/embed?collection={harbour}", timeout=FIRST_LOAD_MS)
+            widget = page.locator("#citechat-widget")
+            widget.locator("input").fill("Who was the first harbour master of Varnel?", timeout=FIRST_LOAD_MS)
+            widget.locator("form button").click()
+            widget.locator(".cite").first.wait_for(timeout=ANSWER_MS)
+            assert "harbour.txt" in widget.locator(".cite").first.inner_text()
+            widget.locator(".cite").first.click()  # the context comes from the same collection
+            sync_api.expect(widget.locator(".context").first).to_contain_text("Ilse Brandt", timeout=ANSWER_MS)
+
+            page.goto(f"{app.url}/", timeout=FIRST_LOAD_MS)
+            page.locator("#cc-collection").wait_for(state="visible", timeout=FIRST_LOAD_MS)  # 2+ collections
+        finally:
+            browser.close()
