@@ -69,3 +69,26 @@ def test_the_reader_loads_with_no_network() -> None:
                          env={**os.environ, "HF_HUB_OFFLINE": "0"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "True"
+
+
+def test_training_windows_hold_their_answers_and_keep_held_out_articles_apart() -> None:
+    import json
+    import random
+
+    from rag.train_reader import REPO_SLICE, build_examples, held_out_titles
+
+    held = held_out_titles(REPO_SLICE)
+    train, valid = build_examples([REPO_SLICE], held, 1, random.Random(13), 0.3)
+    # (The slice has questions on two articles only: Super_Bowl_50 tunes, Normans is held out.)
+    assert {e.article for e in valid} == {"Normans"} <= held and not {e.article for e in train} & held
+    golds = {qa["id"]: {a["text"] for a in qa["answers"]} for article in json.loads(REPO_SLICE.read_text())["data"]
+             for para in article["paragraphs"] for qa in para["qas"]}
+    answered = [e for e in train + valid if e.kind == "answer"]
+    assert len(answered) > 500
+    for e in answered:
+        assert all(e.window[a:b] in golds[e.qid] for a, b in e.answers), e
+    wrong = [e for e in train if e.kind == "wrong-window"]
+    assert wrong and all(not e.answers for e in wrong)
+    # One fold of the tuning articles more is held out, and never the same one twice.
+    folds = [held_out_titles(REPO_SLICE, fold) - held for fold in (0, 1)]
+    assert folds[0] and folds[1] and not folds[0] & folds[1]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag import Pipeline, Settings
+from rag.evaluation.datasets import squad_article_split
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 CACHE = Path(os.environ.get("CITECHAT_QUALITY_CACHE", "/tmp/citechat-quality"))
@@ -132,11 +133,9 @@ def source_by_title(pipeline: Pipeline) -> dict[str, str]:
     return found
 
 
-# Tuning/hold-out split by article, fixed: even positions in the v1.1 file tune, odd ones are held out.
 def split_articles(path: Path | None = None) -> tuple[list[str], list[str]]:
-    """(tune titles, held-out titles)."""
-    titles = [a["title"] for a in json.loads((path or DATA.v11).read_text(encoding="utf-8"))["data"]]
-    return titles[0::2], titles[1::2]
+    """(tune titles, held-out titles) of the v1.1 file: ``rag.evaluation.datasets.squad_article_split``."""
+    return squad_article_split(path or DATA.v11)
 
 
 class Tally:

@@ -1,7 +1,7 @@
 """The span reader at answer time: a MiniLM trained to point at the answer in a sentence window (or at "no
 answer"), shipped as an int8 ONNX graph in ``rag/answer/reader_model/`` and checked against its recorded checksum.
 
-``python -m rag.answer.train_reader`` makes the graph; ``docs/reader.md`` is its model card.
+``python -m rag.train_reader`` makes the graph; ``docs/reader.md`` is its model card.
 """
 
 from __future__ import annotations

@@ -229,6 +229,13 @@ def _bad(message: str, skipped: list[str], skip_bad: bool) -> None:
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def squad_article_split(path: Path) -> tuple[list[str], list[str]]:
+    """(tuning, held-out) article titles of a SQuAD file: even positions tune, odd ones are held out. The quality
+    figures (docs/quality.md), the fitted coefficients and the reader's training all keep to this split."""
+    titles = [a["title"] for a in json.loads(path.read_text(encoding="utf-8"))["data"]]
+    return titles[0::2], titles[1::2]
+
+
 def article_file_name(title: str, taken: set[str]) -> str:
     """A safe, unique ``.txt`` file name for a SQuAD article title."""
     base = _UNSAFE.sub("_", title).strip("._") or "article"

@@ -3,7 +3,7 @@
 With no options it trains on the repository's SQuAD slice (a smoke run); the shipped model was trained with
 the team's SQuAD files:
 
-    python -m rag.answer.train_reader --squad-v11 ../shared/eval/squad/squad-v1.1-dev-shared.json \\
+    python -m rag.train_reader --squad-v11 ../shared/eval/squad/squad-v1.1-dev-shared.json \\
         --squad-v20 ../shared/eval/squad/squad-v2.0-dev-shared.json --out build/reader
 
 Each example is a question with a window of its paragraph: the sentence holding the answer and ``--neighbours``
@@ -24,7 +24,6 @@ import hashlib
 import json
 import random
 import re
-import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +32,11 @@ from typing import Any
 import numpy as np
 
 from rag.answer.reader import MAX_TOKENS, best_token_span
+from rag.evaluation.datasets import squad_article_split
+from rag.evaluation.metrics import best_over_golds, exact_match, token_f1
 from rag.ingest.splitting import sentence_spans
 
-REPO_SLICE = Path(__file__).resolve().parents[2] / "tests" / "data" / "squad-v1.1-slice.json"
+REPO_SLICE = Path(__file__).resolve().parents[1] / "tests" / "data" / "squad-v1.1-slice.json"
 _WORD = re.compile(r"\w+")
 _STOP = {"the", "a", "an", "of", "in", "on", "to", "and", "is", "was", "what", "who", "when", "where", "which",
          "how", "did", "does", "do", "for", "by", "with", "as", "at", "that", "it", "from", "are", "were"}
@@ -110,13 +111,12 @@ def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: 
 
 
 def held_out_titles(v11: Path, fold: int | None = None, folds: int = 2) -> set[str]:
-    """Articles at odd positions of the v1.1 file (the quality split's held-out half); with ``fold``, also the
-    tuning articles (even positions) whose place among them is ``fold`` modulo ``folds``, so that a model trained
-    without them can score them out of fold for the fitted re-ranking and abstention models."""
-    titles = [a["title"] for a in json.loads(v11.read_text(encoding="utf-8"))["data"]]
-    tuning = titles[0::2]
+    """The quality split's held-out articles of the v1.1 file; with ``fold``, also the tuning articles whose place
+    among them is ``fold`` modulo ``folds``, so that a model trained without them can score them out of fold for
+    fitting the re-ranking and abstention models."""
+    tuning, held_out = squad_article_split(v11)
     out_of_fold = set(tuning[fold::folds]) if fold is not None else set()
-    return set(titles[1::2]) | out_of_fold
+    return set(held_out) | out_of_fold
 
 
 # -- tokenisation -------------------------------------------------------------------------------------------------
@@ -160,22 +160,6 @@ def pad(batch: list[dict[str, Any]], torch: Any, device: str) -> dict[str, Any]:
 
 
 # -- validation ---------------------------------------------------------------------------------------------------
-def _normalize(text: str) -> str:
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    return " ".join(w for w in text.split() if w not in {"a", "an", "the"})
-
-
-def _f1(pred: str, gold: str) -> float:
-    p, g = _normalize(pred).split(), _normalize(gold).split()
-    if not p or not g:
-        return float(p == g)
-    common = sum((collections.Counter(p) & collections.Counter(g)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
 def evaluate(logits: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, Any]], examples: list[Example],
              margin: float = 0.0) -> dict[str, float]:
     """EM/F1 of the best span on answerable windows; no-answer accuracy on the others (span vs null + margin)."""
@@ -188,8 +172,8 @@ def evaluate(logits: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, A
             n_ans += 1
             pred = "" if says_none else ex.window[row["offsets"][i][0]:row["offsets"][j][1]]
             golds = [ex.window[a:b] for a, b in ex.answers]
-            em += max(float(_normalize(pred) == _normalize(g)) for g in golds)
-            f1 += max(_f1(pred, g) for g in golds)
+            em += best_over_golds(exact_match, pred, golds)
+            f1 += best_over_golds(token_f1, pred, golds)
             answered_right += not says_none
         else:
             n_none += 1
