@@ -9,9 +9,6 @@ from rag.answer.question_types import AnswerType
 from rag.answer.spans import has_answer_type
 from rag.retrieve import Candidate
 
-# A margin past this is as good as certain either way; the cap keeps one extreme reading from dominating the sum.
-READER_MARGIN_CAP = 10.0
-
 
 @dataclass(frozen=True)
 class AbstentionModel:
@@ -31,8 +28,6 @@ class AbstentionModel:
     # Lead over the runner-up: its fitted weight came out negative and the lead grows on small indexes, so the
     # cross-validated choice dropped it (weight 0; `--features` can refit it).
     margin: float = 0.0
-    # The reader's margin (span score minus "no answer" score, capped): 0 here; ``with_reader()`` fits it.
-    reader_margin: float = 0.0
     bias: float = -5.354
 
     def feature_names(self) -> list[str]:
@@ -40,9 +35,8 @@ class AbstentionModel:
         return [f.name for f in fields(self) if f.name != "bias"]
 
     def features(self, top: Candidate, sentence: str, context: str, kind: AnswerType,
-                 candidates: list[Candidate] | None = None, reader_margin: float | None = None) -> dict[str, float]:
-        """The features of the best candidate (and its lead over the runner-up) that the decision uses, and the
-        reader's best margin over "no answer" when it read the candidates (0 without a reader)."""
+                 candidates: list[Candidate] | None = None) -> dict[str, float]:
+        """The features of the best candidate (and its lead over the runner-up) that the decision uses."""
         typed = has_answer_type(sentence, kind) or has_answer_type(context, kind)
         runner_up = candidates[1].score if candidates and len(candidates) > 1 else top.score
         return {
@@ -55,8 +49,6 @@ class AbstentionModel:
             "margin": top.score - runner_up,
             # "How many / how tall" with no number near the best sentence: the corpus rarely answers those.
             "number_missing": 0.0 if typed or kind not in (AnswerType.NUMBER, AnswerType.QUANTITY) else 1.0,
-            "reader_margin": 0.0 if reader_margin is None else max(-READER_MARGIN_CAP, min(READER_MARGIN_CAP,
-                                                                                            reader_margin)),
         }
 
     def probability(self, features: dict[str, float]) -> float:

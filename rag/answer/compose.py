@@ -14,8 +14,6 @@ from rag.retrieve import Candidate
 from rag.text import normalize_for_match
 
 ABSTAIN_TEXT = "The corpus does not say. I found no sentence that answers this question."
-# The reader's margin when it read nothing (no candidates): as sure of "no answer" as it gets.
-NO_READING = -20.0
 
 
 @dataclass
@@ -38,31 +36,20 @@ class ReadSpan:
     margin: float
 
 
-@dataclass(frozen=True)
-class Readout:
-    """What the reader found in the top candidates' windows: the best span that lies inside one sentence and beats
-    "no answer" (None when there is none), and the best margin of any window, span or not (evidence for the
-    abstention model that an answer is there)."""
-
-    span: ReadSpan | None
-    margin: float
-
-
-def read_candidates(question: str, candidates: list[Candidate], snapshot: Snapshot, reader: Reader, n: int
-                    ) -> Readout:
-    """The reader over the windows (sentence and neighbours) of the top ``n`` candidates."""
+def read_span(question: str, candidates: list[Candidate], snapshot: Snapshot, reader: Reader, n: int
+              ) -> ReadSpan | None:
+    """The reader's best span over the windows (sentence and neighbours) of the top ``n`` candidates, kept only
+    when it lies inside one sentence and beats "no answer"."""
     read = [sentence_window(snapshot, cand.row) for cand in candidates[:n]]
     windows, layouts = [w for w, _ in read], [layout for _, layout in read]
     best: ReadSpan | None = None
-    margin = NO_READING
     for window, layout, reading in zip(windows, layouts, reader.read(question, windows), strict=True):
-        margin = max(margin, reading.margin)
         if reading.margin <= 0 or (best is not None and reading.margin <= best.margin):
             continue
         holder = next((row for row, a, b in layout if a <= reading.start and reading.end <= b), None)
         if holder is not None:
             best = ReadSpan(window[reading.start:reading.end].strip(), holder, reading.margin)
-    return Readout(best if best is not None and best.text else None, margin)
+    return best if best is not None and best.text else None
 
 
 def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int,
@@ -100,15 +87,13 @@ def context_text(snapshot: Snapshot, row: int) -> str:
 
 
 def answerable_probability(question: str, candidates: list[Candidate], snapshot: Snapshot,
-                           model: AbstentionModel, reader_margin: float | None = None) -> float:
-    """P(answerable) of the best candidate (with the reader's margin when it read them); 0 when nothing was
-    retrieved."""
+                           model: AbstentionModel) -> float:
+    """P(answerable) of the best candidate; 0 when nothing was retrieved."""
     if not candidates:
         return 0.0
     top = candidates[0]
     kind = answer_type(question)
-    features = model.features(top, snapshot.texts[top.row], context_text(snapshot, top.row), kind, candidates,
-                              reader_margin)
+    features = model.features(top, snapshot.texts[top.row], context_text(snapshot, top.row), kind, candidates)
     return model.probability(features)
 
 
@@ -118,13 +103,10 @@ def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snap
     """Short span + supporting sentence, or an abstention below ``threshold``. With a reader, its span among the
     top candidates' windows and the sentence holding it come first; the heuristic span of the best citation is the
     fallback when the reader finds no span that beats "no answer"."""
-    readout = (read_candidates(question, candidates, snapshot, reader, reader_candidates)
-               if reader is not None and candidates else None)
-    confidence = answerable_probability(question, candidates, snapshot, model,
-                                        readout.margin if readout is not None else None)
+    confidence = answerable_probability(question, candidates, snapshot, model)
     if confidence < threshold:
         return Draft(ABSTAIN_TEXT, None, True, [], round(confidence, 4))
-    found = readout.span if readout is not None else None
+    found = read_span(question, candidates, snapshot, reader, reader_candidates) if reader is not None else None
     # The sentence holding the reader's span ranks first, so it carries the best score it was preferred over.
     promoted = (found.row, float(candidates[0].score)) if found else None
     citations = select_citations(candidates, snapshot, k, promoted)
