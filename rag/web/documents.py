@@ -1,7 +1,8 @@
 """``/api/documents``: list, add (file upload or URL) and remove articles over HTTP, behind ``RAG_ADMIN_TOKEN``.
 
 Every change goes through the same ingest as ``rag ingest`` (one lock, crash-safe, idempotent). Uploaded files are
-saved into the corpus folder, so a later folder sync keeps them; pages added by URL stay until removed.
+saved into the collection's corpus folder (``RAG_CORPUS_DIR`` for the default one), so a later folder sync keeps
+them; pages added by URL stay until removed.
 """
 
 from __future__ import annotations
