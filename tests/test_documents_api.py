@@ -104,7 +104,12 @@ def test_url_page_is_added_then_removed(app: LiveApp, tmp_path: Path) -> None:
     source = f"{site.removeprefix('http://')}/mill.html"
     assert listing(app)[source]["url"] == f"{site}/mill.html"
     question = {"question": "Who rebuilt the Quenby windmill?"}
-    assert httpx.post(f"{app.url}/api/ask", json=question, timeout=60).json()["citations"][0]["source"] == source
+    top = httpx.post(f"{app.url}/api/ask", json=question, timeout=60).json()["citations"][0]
+    assert top["source"] == source
+    # The page's extracted text is what the citation's offsets index, under a source name with a port in it.
+    stored = httpx.get(f"{app.url}/api/sources/{source}", timeout=60)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["text"][top["start"]:top["end"]] == top["text"]
 
     removed = httpx.delete(f"{app.url}/api/documents/{source}", headers=AUTH, timeout=120)
     assert removed.status_code == 200 and removed.json()["removed"] == 1
