@@ -32,6 +32,10 @@ def apply_process_defaults() -> None:
         os.environ.setdefault(name, value)
 
 
+# What Chroma accepts as a collection name; the web layer checks names callers send against it too.
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$"
+
+
 class Settings(BaseSettings):
     """citechat configuration; every field reads ``RAG_<NAME>`` from the environment."""
 
@@ -40,7 +44,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(Path("corpus"), description="Folder of articles ingested by default.")
     index_dir: Path = Field(Path(".rag-index"), description="Folder of the persistent index.")
     chroma_url: str | None = Field(None, description="host:port of a Chroma server; embedded store if unset.")
-    collection: str = Field("citechat", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$",
+    collection: str = Field("citechat", pattern=COLLECTION_NAME,
                             description="Chroma collection name (3+ characters: letters, digits, '.', '_', '-').")
     embed_batch_size: int = Field(32, ge=1, description="Sentences per embedding batch (grouped by length).")
     embed_threads: int = Field(0, ge=0, description=(

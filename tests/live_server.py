@@ -68,6 +68,18 @@ def start_app(pipeline: Pipeline) -> ServerThread:
     return ServerThread(build_app(pipeline), free_port())
 
 
+def seed_copy_pipeline(root: Path, extra: dict[str, str] | None = None, **overrides: object) -> Pipeline:
+    """A pipeline over a copy of the seed corpus in ``root/corpus`` (plus ``extra`` articles by file name), its
+    own index in ``root/index``, ingested: for tests that change the corpus or need their own settings."""
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    for name, text in (extra or {}).items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    pipeline = Pipeline(make_settings(root / "index").with_overrides(corpus_dir=corpus, **overrides))
+    pipeline.ingest([corpus])
+    return pipeline
+
+
 _shared: LiveApp | None = None
 _shared_server: ServerThread | None = None
 _shared_lock = threading.Lock()
@@ -79,16 +91,11 @@ def shared_app(tmp_path_factory: pytest.TempPathFactory) -> LiveApp:
     global _shared, _shared_server
     with _shared_lock:
         if _shared is None:
-            root = tmp_path_factory.mktemp("live")
-            corpus = root / "corpus"
-            shutil.copytree(CORPUS, corpus)
-            (corpus / XSS_SOURCE).write_text(XSS_ARTICLE, encoding="utf-8")
-            settings = make_settings(root / "index").with_overrides(corpus_dir=corpus, admin_token=ADMIN_TOKEN)
-            pipeline = Pipeline(settings)
-            pipeline.ingest([corpus])
+            pipeline = seed_copy_pipeline(tmp_path_factory.mktemp("live"), {XSS_SOURCE: XSS_ARTICLE},
+                                          admin_token=ADMIN_TOKEN)
             pipeline.warm_up()
             _shared_server = start_app(pipeline).__enter__()
-            _shared = LiveApp(_shared_server.url, pipeline, settings, corpus)
+            _shared = LiveApp(_shared_server.url, pipeline, pipeline.settings, pipeline.settings.corpus_dir)
         return _shared
 
 

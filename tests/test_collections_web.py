@@ -3,7 +3,6 @@ anonymous callers; the admin can start a new one; the embed page carries the cho
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import httpx
 import pytest
 
 from rag import Pipeline
-from tests.conftest import CORPUS, make_settings
-from tests.live_server import LiveApp, start_app
+from tests.live_server import LiveApp, seed_copy_pipeline, start_app
 
 TOKEN = "collections-admin-token"
 HARBOUR = "Harbour\n\nThe harbour of Varnel opened in 1874. Its first harbour master was Ilse Brandt.\n"
@@ -21,18 +19,14 @@ HARBOUR = "Harbour\n\nThe harbour of Varnel opened in 1874. Its first harbour ma
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     root = tmp_path_factory.mktemp("collections")
-    corpus = root / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    settings = make_settings(root / "index").with_overrides(corpus_dir=corpus, admin_token=TOKEN,
-                                                             rate_limit_per_minute=1000)
-    pipeline = Pipeline(settings)
-    pipeline.ingest([corpus])
+    pipeline = seed_copy_pipeline(root, admin_token=TOKEN, rate_limit_per_minute=1000)
+    settings = pipeline.settings
     other = root / "harbour"
     other.mkdir()
     (other / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
     Pipeline(settings.with_overrides(collection=f"{settings.collection}-harbour", corpus_dir=other)).ingest([other])
     with start_app(pipeline) as server:
-        yield LiveApp(server.url, pipeline, settings, corpus)
+        yield LiveApp(server.url, pipeline, settings, settings.corpus_dir)
 
 
 def ask(app: LiveApp, question: str, collection: str | None = None) -> httpx.Response:

@@ -3,16 +3,13 @@ changes go through the real ingest and show in answers at once."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from rag import Pipeline
-from tests.conftest import CORPUS, make_settings
-from tests.live_server import LiveApp, serve_folder, start_app
+from tests.live_server import LiveApp, seed_copy_pipeline, serve_folder, start_app
 from tests.test_formats import make_docx
 
 TOKEN = "documents-admin-token"
@@ -23,15 +20,10 @@ PAGE = ("<html><head><title>Quenby Mill</title></head><body><article><p>The Quen
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    root = tmp_path_factory.mktemp("documents")
-    corpus = root / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    settings = make_settings(root / "index").with_overrides(corpus_dir=corpus, admin_token=TOKEN,
-                                                             max_file_bytes=100_000, rate_limit_per_minute=1000)
-    pipeline = Pipeline(settings)
-    pipeline.ingest([corpus])
+    pipeline = seed_copy_pipeline(tmp_path_factory.mktemp("documents"), admin_token=TOKEN, max_file_bytes=100_000,
+                                  rate_limit_per_minute=1000)
     with start_app(pipeline) as server:
-        yield LiveApp(server.url, pipeline, settings, corpus)
+        yield LiveApp(server.url, pipeline, pipeline.settings, pipeline.settings.corpus_dir)
 
 
 def listing(app: LiveApp) -> dict[str, dict]:

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abstention import FIXED, Case, build_cases, prf, threshold_for, tune_only_v20  # noqa: E402
-from retrieval import first_hit, gold_rows, question_vectors  # noqa: E402
+from retrieval import first_hit, gold_rows, question_vectors, rows_by_source  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
 from squad import CACHE, DATA, build_index, configure, load_questions, source_by_title, split_articles  # noqa: E402
 
@@ -88,9 +88,7 @@ def ranking_data(readers: Readers, m: int) -> list[dict]:
     pipeline, offsets = build_index()
     snapshot = pipeline.snapshot()
     questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
-    rows_of: dict[str, list[int]] = {}
-    for r, s in enumerate(snapshot.sources):
-        rows_of.setdefault(s, []).append(r)
+    rows_of = rows_by_source(snapshot)
     vecs = question_vectors(pipeline, [q.text for q in questions], "v11")
     out = []
     for i, q in enumerate(questions):

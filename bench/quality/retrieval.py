@@ -32,6 +32,14 @@ from rag.index.snapshot import Snapshot  # noqa: E402
 from rag.retrieve import FusionWeights, search  # noqa: E402
 
 
+def rows_by_source(snapshot: Snapshot) -> dict[str, list[int]]:
+    """The snapshot's rows of each source, in order."""
+    rows_of: dict[str, list[int]] = {}
+    for r, s in enumerate(snapshot.sources):
+        rows_of.setdefault(s, []).append(r)
+    return rows_of
+
+
 def gold_rows(q: Question, snapshot: Snapshot, rows_of: dict[str, list[int]]) -> set[int]:
     """Rows of the question's article whose sentence contains one of its answer starts."""
     return {r for r in rows_of[q.source] for a in q.answer_starts
@@ -102,9 +110,7 @@ def main() -> None:
     pipeline, offsets = build_index()
     snapshot = pipeline.snapshot()
     questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
-    rows_of: dict[str, list[int]] = {}
-    for r, s in enumerate(snapshot.sources):
-        rows_of.setdefault(s, []).append(r)
+    rows_of = rows_by_source(snapshot)
     golds = [gold_rows(q, snapshot, rows_of) for q in questions]
     tune, held = split_articles()
     t0 = time.perf_counter()

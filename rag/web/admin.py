@@ -54,6 +54,13 @@ def safe_article_name(name: str, default_suffix: str = ".txt") -> str:
     return name
 
 
+def check_size(name: str, data: bytes, max_bytes: int) -> None:
+    """``UploadTooLargeError`` when an uploaded article is over ``RAG_MAX_FILE_BYTES``."""
+    if len(data) > max_bytes:
+        raise UploadTooLargeError(f"{name}: {len(data)} bytes is over the {max_bytes}-byte limit "
+                                  "(RAG_MAX_FILE_BYTES)")
+
+
 def _inside(folder: Path, name: str) -> Path:
     """``folder/name``, refusing anything that would resolve outside ``folder`` (e.g. through a symlink)."""
     root = folder.resolve()
@@ -67,8 +74,7 @@ def save_article(corpus_dir: Path, name: str, data: bytes, max_bytes: int) -> Pa
     """Write one article into the corpus folder atomically and return its path."""
     if not data.strip():
         raise AdminError(f"{name}: the article is empty")
-    if len(data) > max_bytes:
-        raise AdminError(f"{name}: {len(data)} bytes is over the {max_bytes}-byte limit (RAG_MAX_FILE_BYTES)")
+    check_size(name, data, max_bytes)
     corpus_dir.mkdir(parents=True, exist_ok=True)
     target = _inside(corpus_dir, safe_article_name(name))
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
@@ -93,9 +99,7 @@ def add_file(pipeline: Pipeline, name: str, data: bytes) -> IngestReport:
     """Save one uploaded document into the corpus folder and index it (that article only). The document is read
     before it is saved, so one that cannot be read never enters the folder: ``CorpusError`` says why."""
     settings = pipeline.settings
-    if len(data) > settings.max_file_bytes:
-        raise UploadTooLargeError(f"{name}: {len(data)} bytes is over the {settings.max_file_bytes}-byte limit "
-                                  "(RAG_MAX_FILE_BYTES)")
+    check_size(name, data, settings.max_file_bytes)  # before reading it: a large PDF takes a while to parse
     name = safe_article_name(name)
     extract_text(data, name, PurePosixPath(name).suffix.lower())
     path = save_article(settings.corpus_dir, name, data, settings.max_file_bytes)

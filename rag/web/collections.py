@@ -13,10 +13,11 @@ from collections import OrderedDict
 
 from starlette.exceptions import HTTPException
 
+from rag.config import COLLECTION_NAME
 from rag.pipeline import Pipeline
 
 MAX_OPEN = 8
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_NAME = re.compile(COLLECTION_NAME)
 _MANIFEST = "_documents"
 
 
