@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from rag.config import apply_process_defaults, get_settings
 from rag.errors import MissingExtraError, RagError
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+    from rag.records import Answer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
                   help="citechat: answers from your articles, citing the exact sentences.")
@@ -89,18 +94,36 @@ def ask(
     from rag.pipeline import Pipeline
 
     try:
-        answer = Pipeline(get_settings(index_dir=index, collection=collection)).ask(question, k=k)
+        pipeline = Pipeline(get_settings(index_dir=index, collection=collection))
+        if as_json:
+            print(json.dumps(pipeline.ask(question, k=k).model_dump(), ensure_ascii=False, indent=2))
+            return
+        answer = asyncio.run(_print_streamed(pipeline, question, k))
     except RagError as exc:
         _fail(exc)
-    if as_json:
-        print(json.dumps(answer.model_dump(), ensure_ascii=False, indent=2))
-        return
     out = Console()
-    out.print(answer.answer, markup=False, highlight=False)
     for i, c in enumerate(answer.citations, 1):
         page = f" page {c.page}" if c.page else ""
         out.print(f"[{i}] {c.source}{page} #{c.sentence_id} [{c.start}:{c.end}] score {c.score:.3f}", markup=False,
                   style="dim")
+
+
+async def _print_streamed(pipeline: Pipeline, question: str, k: int | None) -> Answer:
+    """Print the answer's text as it is written (an LLM's tokens as they come); return the finished answer. When
+    the checked answer differs from what was printed (the LLM's citations were invalid), it is printed after."""
+    from rag.records import AnswerDelta, AnswerDone
+
+    shown = ""
+    async for event in pipeline.astream(question, k=k):
+        if isinstance(event, AnswerDelta):
+            print(event.text, end="", flush=True)
+            shown += event.text
+        elif isinstance(event, AnswerDone):
+            if event.answer.answer != shown:
+                print(("\n" if shown else "") + event.answer.answer, end="")
+            print(flush=True)
+            return event.answer
+    raise AssertionError("a stream ends with the finished answer")
 
 
 @app.command()

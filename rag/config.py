@@ -74,9 +74,14 @@ class Settings(BaseSettings):
         " move the citation further but cost ~20 ms each and measured worse (docs/reader.md)."))
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     max_file_bytes: int = Field(20_000_000, ge=1, description="Larger files are skipped with a warning.")
+    llm: str | None = Field(None, description=(
+        "A generative answerer from any LangChain provider as provider:model (e.g. openai:gpt-4o-mini,"
+        " ollama:llama3.2), made by init_chat_model; the provider's package must be installed."))
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint for a generative answerer.")
     llm_model: str | None = Field(None, description="Model name for the OpenAI-compatible endpoint.")
     llm_api_key: str | None = Field(None, description="API key for the endpoint (environment only).")
+    llm_timeout: float = Field(60.0, gt=0, le=600, description=(
+        "Seconds an OpenAI-compatible endpoint may take per attempt (one retry); then the extractive answer stands."))
     ollama_model: str | None = Field(None, description="Ollama model name (uses RAG_OLLAMA_URL).")
     ollama_url: str = Field("http://127.0.0.1:11434", description="Ollama server address.")
     host: str = Field("127.0.0.1", description="Address the app listens on.")
@@ -88,6 +93,13 @@ class Settings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(120, ge=0, description=(
         "Asks per minute per client (an evaluation's questions count too); 0 disables."))
+    rate_limit_storage: str = Field("memory://", pattern=r"^(memory://|(rediss?|redis\+unix)://\S+)$", description=(
+        "Where rate limits are counted: 'memory://' (each process on its own) or a Redis URL"
+        " (redis://host:port/db) shared by every worker and machine that names it; checked at start-up. If Redis"
+        " stops answering, each process counts on its own and retries it every 30 s."))
+    access_log: Literal["json", "off"] = Field("json", description=(
+        "One JSON line per HTTP request on stderr (logger citechat.access: request id, route, status, time),"
+        " or 'off'."))
     public_eval_questions: int = Field(100, ge=0, description=(
         "Most questions an evaluation run without the admin token may ask; 0 = evaluation needs the token."))
     trusted_proxies: str = Field("", description=(

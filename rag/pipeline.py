@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import ValidationError
 
 from rag.answer.abstention import AbstentionModel
 from rag.answer.compose import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
 from rag.answer.history import search_query
-from rag.answer.llm import generate, make_chat_model
+from rag.answer.llm import FAILED, LLMReply, generate, make_chat_model, stream_generate
 from rag.answer.reader import Reader, load_reader
 from rag.config import Settings, apply_process_defaults, get_settings
 from rag.errors import IndexNotReadyError, InvalidQuestionError
@@ -30,13 +32,25 @@ from rag.index.snapshot import Snapshot, load_snapshot
 from rag.index.store import SentenceStore
 from rag.ingest.sync import ingest as run_ingest
 from rag.ingest.sync import remove_documents
-from rag.records import Answer, Answerer, IngestReport, Turn
-from rag.retrieve import Candidate, FusionWeights, SentenceRetriever, search
+from rag.records import (
+    Answer,
+    AnswerDelta,
+    AnswerDone,
+    Answerer,
+    AskEvent,
+    Citation,
+    CitationsFound,
+    IngestReport,
+    Role,
+    Turn,
+)
+from rag.retrieve import Candidate, FusionWeights, SentenceRetriever
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # How long a loaded snapshot is trusted before asking Chroma whether an ingest changed it.
 _GENERATION_TTL_S = 1.0
+_MESSAGE_ROLES: dict[str, Role] = {"human": "user", "ai": "assistant"}
 
 
 def validate_question(question: object, max_chars: int) -> str:
@@ -59,13 +73,15 @@ def validate_question(question: object, max_chars: int) -> str:
 
 
 def validate_history(history: object, max_chars: int) -> list[Turn]:
-    """Earlier turns as ``Turn``s, or ``InvalidQuestionError``; user turns obey the question length limit."""
+    """Earlier turns as ``Turn``s, from ``Turn``s, ``{role, content}`` dicts or LangChain messages (system and tool
+    messages are not turns of the chat and are left out), or ``InvalidQuestionError``; user turns obey the question
+    length limit."""
     if history is None:
         return []
     if not isinstance(history, list | tuple):
         raise InvalidQuestionError("the history must be a list of {role, content} messages")
     try:
-        turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history]
+        turns = [t for t in map(_turn, history) if t is not None]
     except ValidationError as exc:
         raise InvalidQuestionError(f"invalid history message: {exc.errors()[0]['msg']}") from None
     if any(t.role == "user" and len(t.content) > max_chars for t in turns):
@@ -73,6 +89,15 @@ def validate_history(history: object, max_chars: int) -> list[Turn]:
     if any(t.role == "user" and _SURROGATE.search(t.content) for t in turns):  # it may join the search query
         raise InvalidQuestionError("a history message is not valid Unicode text")
     return turns
+
+
+def _turn(item: object) -> Turn | None:
+    if isinstance(item, Turn):
+        return item
+    if isinstance(item, BaseMessage):
+        role = _MESSAGE_ROLES.get(item.type)
+        return Turn(role=role, content=item.text) if role else None
+    return Turn.model_validate(item)
 
 
 def validate_k(k: object) -> int | None:
@@ -97,7 +122,34 @@ class AskState:
     query: str = ""
     snapshot: Snapshot | None = None
     candidates: list[Candidate] = field(default_factory=list)
+    draft: Draft | None = None
+    answerer: Answerer = "extractive"
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class AskCounters:
+    """What this pipeline has answered since it was made, read by the server's ``/metrics``."""
+
+    answered: dict[str, int] = field(default_factory=lambda: {"extractive": 0, "llm": 0})
+    abstained: int = 0
+    llm_calls: int = 0
+    llm_failures: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, answer: Answer) -> None:
+        """Count one finished answer."""
+        with self._lock:
+            if answer.abstained:
+                self.abstained += 1
+            else:
+                self.answered[answer.answerer] = self.answered.get(answer.answerer, 0) + 1
+
+    def count_llm(self, failed: bool) -> None:
+        """Count one call of the chat model; ``failed``: an error, a timeout or a reply that could not be read."""
+        with self._lock:
+            self.llm_calls += 1
+            self.llm_failures += failed
 
 
 class Pipeline:
@@ -118,7 +170,9 @@ class Pipeline:
         # Asks in flight at once. Embedding is serialised and the rest holds the GIL, so more threads add no
         # throughput, only memory: 50 concurrent HTTP clients took the server from 0.94 to 1.25 GB RSS.
         self._ask_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
-        self.chain = self._build_chain()
+        self.counters = AskCounters()
+        self._retriever = self.as_retriever()
+        self._prepare, self._chain = self._build_chain()
 
     # -- index ------------------------------------------------------------------------------------------------
     @property
@@ -158,10 +212,16 @@ class Pipeline:
         return report
 
     def as_retriever(self, k: int | None = None) -> SentenceRetriever:
-        """A LangChain ``BaseRetriever`` over the current snapshot, for use in other LangChain chains."""
-        return SentenceRetriever(snapshot=self.snapshot(), embedder=self.embedder,
+        """A LangChain ``BaseRetriever`` over this index (it follows ingests), for use in other LangChain chains."""
+        return SentenceRetriever(snapshots=self._answerable_snapshot, embedder=self.embedder,
                                  k=k or self.settings.top_k, n_candidates=self.settings.candidates,
                                  weights=self.weights)
+
+    def _answerable_snapshot(self) -> Snapshot:
+        snapshot = self.snapshot()
+        if len(snapshot) == 0:
+            raise IndexNotReadyError(f"the index in {self.settings.index_dir} is empty: run `rag ingest` first")
+        return snapshot
 
     def warm_up(self) -> None:
         """Load the model and the snapshot now rather than on the first question."""
@@ -180,67 +240,121 @@ class Pipeline:
         return self.embedder.encode_queries(list(questions))
 
     # -- answering --------------------------------------------------------------------------------------------
-    def _build_chain(self) -> Runnable[AskState, Answer]:
-        """condense the question → retrieve candidates → answer: each step a runnable, timed."""
-        return (_step(self._condense, "condense") | _step(self._retrieve, "retrieve")
-                | _step(self._answer, "answer"))
+    def _build_chain(self) -> tuple[Runnable[AskState, AskState], Runnable[AskState, Answer]]:
+        """condense the question → retrieve candidates (as this index's retriever) → the extractive draft, then
+        → the LLM's answer (when one is configured) → the answer; each step a runnable, timed. The first part is
+        what a streamed answer runs before its tokens."""
+        prepare = (_step(self._condense, "condense") | _step(self._retrieve, "retrieve")
+                   | _step(self._draft, "draft"))
+        return prepare, (_step(self._prepared, "prepare") | _step(self._generate, "generate")
+                         | _step(self._finish, "finish"))
 
-    def _condense(self, state: AskState) -> AskState:
+    def _condense(self, state: AskState, config: RunnableConfig) -> AskState:
         started = time.perf_counter()
         query = search_query(state.question, state.history)
         return dataclasses.replace(state, query=query, timings={"condense": _ms(started)})
 
-    def _retrieve(self, state: AskState) -> AskState:
+    def _retrieve(self, state: AskState, config: RunnableConfig) -> AskState:
         started = time.perf_counter()
-        snapshot = self.snapshot()
-        if len(snapshot) == 0:
-            raise IndexNotReadyError(f"the index in {self.settings.index_dir} is empty: run `rag ingest` first")
         vector = state.question_vector if state.query == state.question else None
-        candidates = search(state.query, snapshot, self.embedder, self.settings.candidates, self.weights,
-                            query_vector=vector)
+        snapshot, candidates = self._retriever.candidates(state.query, state.k, config, vector)
         return dataclasses.replace(state, snapshot=snapshot, candidates=candidates,
                                    timings={**state.timings, "retrieve": _ms(started)})
 
-    def _answer(self, state: AskState) -> Answer:
+    def _draft(self, state: AskState, config: RunnableConfig) -> AskState:
         started = time.perf_counter()
         assert state.snapshot is not None, "the retrieve step sets the snapshot"
-        snapshot, candidates, k = state.snapshot, state.candidates, state.k
-        draft = extractive_answer(state.question, candidates, snapshot, k, self.abstention,
+        draft = extractive_answer(state.question, state.candidates, state.snapshot, state.k, self.abstention,
                                   self.settings.abstain_threshold, self.reader, self.settings.reader_candidates)
-        answerer: Answerer = "extractive"
-        if self.chat_model is not None and not draft.abstained:
-            draft, answerer = self._generative(state.question, draft, snapshot, candidates, k)
-        timings = {**state.timings, "answer": _ms(started)}
-        timings["total"] = round(sum(timings.values()), 2)
-        return Answer(question=state.question, answer=draft.answer, short_answer=draft.short_answer,
-                      abstained=draft.abstained, citations=draft.citations, timings_ms=timings,
-                      confidence=draft.confidence, answerer=answerer,
-                      search_query=state.query if state.query != state.question else None)
+        return dataclasses.replace(state, draft=draft, timings={**state.timings, "answer": _ms(started)})
 
-    def _generative(self, question: str, draft: Draft, snapshot: Snapshot, candidates: list[Candidate], k: int
-                    ) -> tuple[Draft, Answerer]:
+    def _offered(self, state: AskState) -> list[Citation] | None:
+        """The sentences the LLM may cite, or None when it is not asked (none configured, or no evidence)."""
+        assert state.draft is not None and state.snapshot is not None, "the draft step ran"
+        if self.chat_model is None or state.draft.abstained:
+            return None
+        return select_citations(state.candidates, state.snapshot, max(state.k, 5))
+
+    def _generate(self, state: AskState, config: RunnableConfig) -> AskState:
+        offered = self._offered(state)
+        if offered is None:
+            return state
         assert self.chat_model is not None
-        offered = select_citations(candidates, snapshot, max(k, 5))
-        text, cited, abstained = generate(self.chat_model, question, offered)
-        if abstained:
-            return Draft(ABSTAIN_TEXT, None, True, [], draft.confidence), "llm"
-        if not text or not cited:  # no valid citation: the extractive answer stands
-            return draft, "extractive"
-        return Draft(text, None, False, cited[:k], draft.confidence), "llm"
+        started = time.perf_counter()
+        return self._with_reply(state, generate(self.chat_model, state.question, offered), started)
 
-    def ask(self, question: str, history: list[Turn] | list[dict[str, str]] | None = None,
-            k: int | None = None, question_vector: np.ndarray | None = None) -> Answer:
-        """Answer ``question`` from the corpus, citing the sentences it rests on. ``question_vector`` is the
-        question's vector from ``embed_questions``, when the caller embedded many questions at once."""
+    def _with_reply(self, state: AskState, reply: LLMReply, started: float) -> AskState:
+        """The state with the LLM's answer in place of the draft when it is usable: an abstention, or text with at
+        least one valid citation; otherwise the extractive draft stands."""
+        assert state.draft is not None
+        self.counters.count_llm(reply.failed)
+        draft, answerer = state.draft, state.answerer
+        if reply.abstained and not reply.failed:
+            draft, answerer = Draft(ABSTAIN_TEXT, None, True, [], draft.confidence), "llm"
+        elif reply.answer and reply.cited:
+            draft, answerer = Draft(reply.answer, None, False, reply.cited[:state.k], draft.confidence), "llm"
+        return dataclasses.replace(state, draft=draft, answerer=answerer,
+                                   timings={**state.timings, "llm": _ms(started)})
+
+    def _finish(self, state: AskState, config: RunnableConfig | None = None) -> Answer:
+        draft = state.draft
+        assert draft is not None
+        timings = {**state.timings, "total": round(sum(state.timings.values()), 2)}
+        answer = Answer(question=state.question, answer=draft.answer, short_answer=draft.short_answer,
+                        abstained=draft.abstained, citations=draft.citations, timings_ms=timings,
+                        confidence=draft.confidence, answerer=state.answerer,
+                        search_query=state.query if state.query != state.question else None)
+        self.counters.count(answer)
+        return answer
+
+    def _start(self, question: str, history: object, k: int | None, question_vector: np.ndarray | None = None
+               ) -> AskState:
         text = validate_question(question, self.settings.max_question_chars)
         turns = validate_history(history, self.settings.max_question_chars)
-        state = AskState(question=text, history=turns, k=validate_k(k) or self.settings.top_k,
-                         question_vector=question_vector)
+        return AskState(question=text, history=turns, k=validate_k(k) or self.settings.top_k,
+                        question_vector=question_vector)
+
+    def ask(self, question: str, history: Sequence[Turn | BaseMessage | dict[str, str]] | None = None,
+            k: int | None = None, question_vector: np.ndarray | None = None,
+            config: RunnableConfig | None = None) -> Answer:
+        """Answer ``question`` from the corpus, citing the sentences it rests on. ``history``: earlier turns, as
+        ``Turn``s, ``{role, content}`` dicts or LangChain messages. ``question_vector`` is the question's vector
+        from ``embed_questions``, when the caller embedded many questions at once. ``config`` reaches every step
+        (LangChain callbacks and tracing see the retriever's documents and the LLM call)."""
+        return self._chain.invoke(self._start(question, history, k, question_vector), config)
+
+    async def astream(self, question: str, history: Sequence[Turn | BaseMessage | dict[str, str]] | None = None,
+                      k: int | None = None, config: RunnableConfig | None = None) -> AsyncIterator[AskEvent]:
+        """``ask``, as events: the expected citations once retrieval is done, then the answer text in pieces (token
+        by token from an LLM, in one piece when extractive), then the finished answer. Stopping the iteration
+        stops the LLM's generation."""
+        state = self._start(question, history, k)
+        state = await asyncio.to_thread(self._prepared, state, config)
+        assert state.draft is not None
+        yield CitationsFound(citations=state.draft.citations)
+        offered = self._offered(state)
+        if offered is not None:
+            assert self.chat_model is not None
+            started = time.perf_counter()
+            reply = FAILED
+            async for piece in stream_generate(self.chat_model, state.question, offered):
+                if isinstance(piece, str):
+                    yield AnswerDelta(text=piece)
+                else:
+                    reply = piece
+            state = self._with_reply(state, reply, started)
+        answer = self._finish(state)
+        if offered is None:
+            yield AnswerDelta(text=answer.answer)
+        yield AnswerDone(answer=answer)
+
+    def _prepared(self, state: AskState, config: RunnableConfig | None) -> AskState:
+        # Only this part holds an ask slot: waiting for an LLM's reply uses no CPU.
         with self._ask_slots:
-            return self.chain.invoke(state)
+            return self._prepare.invoke(state, config)
 
 
-def _step(method: Callable[[AskState], Any], name: str) -> RunnableLambda:
+def _step(method: Callable[[AskState, RunnableConfig], Any], name: str) -> RunnableLambda:
     """A named chain step whose signature is worked out once, here.
 
     ``RunnableLambda`` asks ``inspect.signature`` of its function twice per call (does it take ``config``, a
@@ -248,8 +362,8 @@ def _step(method: Callable[[AskState], Any], name: str) -> RunnableLambda:
     A function carrying ``__signature__`` answers at once.
     """
 
-    def step(state: AskState) -> Any:
-        return method(state)
+    def step(state: AskState, config: RunnableConfig) -> Any:
+        return method(state, config)
 
     step.__signature__ = inspect.signature(step)  # type: ignore[attr-defined]
     return RunnableLambda(step, name=name)

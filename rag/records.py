@@ -78,3 +78,25 @@ class IngestReport(BaseModel):
             f" (+{self.sentences_added}/-{self.sentences_removed} sentences, {self.total_sentences} indexed,"
             f" {len(self.skipped)} skipped) in {self.seconds:.1f}s"
         )
+
+
+class CitationsFound(BaseModel):
+    """Streamed first, once retrieval is done: the sentences the answer is expected to cite (the final answer's
+    citations may be fewer or others among those retrieved)."""
+
+    citations: list[Citation]
+
+
+class AnswerDelta(BaseModel):
+    """Streamed next: a piece of the answer text, to append to the pieces before it."""
+
+    text: str
+
+
+class AnswerDone(BaseModel):
+    """Streamed last: the finished answer, citations checked; it replaces what the pieces built."""
+
+    answer: Answer
+
+
+AskEvent = CitationsFound | AnswerDelta | AnswerDone

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import CallbackManager, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import ConfigDict
 
 from rag.index.embeddings import SentenceEmbeddings
@@ -199,19 +200,40 @@ def search(query: str, snapshot: Snapshot, embedder: SentenceEmbeddings, n_candi
 
 
 class SentenceRetriever(BaseRetriever):
-    """LangChain retriever over the snapshot: each ``Document`` is one sentence with its offsets and score."""
+    """LangChain retriever over the index: each ``Document`` is one sentence with its offsets and score. It asks
+    ``snapshots`` for the index on every query, so it follows ingests."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    snapshot: Snapshot
+    snapshots: Callable[[], Snapshot]
     embedder: SentenceEmbeddings
     k: int = 3
     n_candidates: int = 50
     weights: FusionWeights = FusionWeights()
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        hits = search(query, self.snapshot, self.embedder, self.n_candidates, self.weights)
-        return [to_document(self.snapshot, c) for c in hits[: self.k]]
+        snapshot = self.snapshots()
+        hits = search(query, snapshot, self.embedder, self.n_candidates, self.weights)
+        return [to_document(snapshot, c) for c in hits[: self.k]]
+
+    def candidates(self, query: str, k: int, config: RunnableConfig | None = None,
+                   query_vector: np.ndarray | None = None) -> tuple[Snapshot, list[Candidate]]:
+        """Every fused candidate (what answering needs), reported to ``config``'s callbacks as this retriever's run
+        with the top ``k`` as its documents, so tracing sees what ``invoke`` would have returned."""
+        config = ensure_config(config)
+        manager = CallbackManager.configure(config.get("callbacks"), None, inheritable_tags=config.get("tags"),
+                                            local_tags=self.tags, inheritable_metadata=config.get("metadata"),
+                                            local_metadata=self.metadata)
+        run = manager.on_retriever_start(None, query, name=self.get_name())
+        try:
+            snapshot = self.snapshots()
+            hits = search(query, snapshot, self.embedder, self.n_candidates, self.weights, query_vector)
+        except Exception as exc:
+            run.on_retriever_error(exc)
+            raise
+        # Documents only for someone listening: building them costs more than the rest of the callback plumbing.
+        run.on_retriever_end([to_document(snapshot, c) for c in hits[:k]] if manager.handlers else [])
+        return snapshot, hits
 
 
 def to_document(snapshot: Snapshot, candidate: Candidate) -> Document:

@@ -16,10 +16,10 @@ from starlette.exceptions import HTTPException
 
 from rag.errors import IndexNotReadyError, IngestLockedError, InvalidQuestionError, RagError
 from rag.pipeline import validate_history, validate_question
-from rag.records import Answer, Turn
+from rag.records import Answer, AnswerDelta, AskEvent, CitationsFound, Turn
 from rag.web.collections import Collections
 from rag.web.limits import RateLimited, RateLimiter, client_key, error_response
-from rag.web.render import citation_context, stream_prefixes
+from rag.web.render import citation_context
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,15 @@ def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+def _event(event: AskEvent) -> str:
+    """One event of ``Pipeline.astream`` as server-sent event text."""
+    if isinstance(event, CitationsFound):
+        return _sse("citations", event.model_dump())
+    if isinstance(event, AnswerDelta):
+        return _sse("delta", event.model_dump())
+    return _sse("answer", event.answer.model_dump())
+
+
 class CollectionList(BaseModel):
     """``GET /api/collections``: the named corpora this server answers from."""
 
@@ -151,10 +160,13 @@ def make_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
     @router.post("/ask/stream", summary="Answer as server-sent events",
                  response_class=StreamingResponse,
                  responses={200: {"content": {"text/event-stream": {}},
-                                  "description": "events: `delta` {text}, then `answer` (the /api/ask JSON)"
-                                                 " or `error` {error, detail}"}})
+                                  "description": "events: `status` {stage}; `citations` {citations} once retrieval"
+                                                 " is done; `delta` {text} pieces of the answer (tokens from an"
+                                                 " LLM); then `answer` (the /api/ask JSON, citations checked) or"
+                                                 " `error` {error, detail}"}})
     async def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
-        """Streams the answer text as ``delta`` events, then the full answer as one ``answer`` event."""
+        """The expected citations as soon as retrieval is done, the answer text as it is written, then the full
+        answer; a client that disconnects stops the LLM's generation."""
         question, history = prepare(body)
         admit(request)
         chosen = await run_in_threadpool(collections.get, body.collection)
@@ -162,19 +174,13 @@ def make_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
         async def events() -> AsyncIterator[str]:
             yield _sse("status", {"stage": "searching"})
             try:
-                answer = await run_in_threadpool(chosen.ask, question, history, body.k)
+                async for event in chosen.astream(question, history, body.k):
+                    yield _event(event)
             except RagError as exc:
                 yield _sse("error", json.loads(bytes(rag_error_response(exc).body)))
-                return
             except Exception as exc:  # the status line is already sent: report the failure in-band
                 log.exception("ask failed", exc_info=exc)
                 yield _sse("error", {"error": "internal_error", "detail": f"{type(exc).__name__}: the server failed"})
-                return
-            sent = ""
-            for prefix in stream_prefixes(answer.answer):
-                yield _sse("delta", {"text": prefix[len(sent):]})
-                sent = prefix
-            yield _sse("answer", answer.model_dump())
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

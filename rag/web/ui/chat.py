@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import gradio as gr
@@ -13,16 +13,14 @@ from starlette.exceptions import HTTPException
 
 from rag.errors import RagError
 from rag.pipeline import Pipeline
-from rag.records import Answer
+from rag.records import Answer, AnswerDelta, CitationsFound
 from rag.web.collections import Collections
 from rag.web.limits import RateLimiter, client_key
-from rag.web.render import CitationContext, context_for, error_html, message_html, question_html, stream_prefixes
+from rag.web.render import CitationContext, context_for, error_html, message_html, question_html
 from rag.web.ui.suggestions import SuggestionCache
 
 log = logging.getLogger(__name__)
 SUGGESTION_SLOTS = 4
-# The answer is computed whole; a short pause between chunks lets the reader see it stream in.
-_STREAM_PAUSE_S = 0.03
 # Pipeline.ask is thread-safe; Gradio's default of one request at a time would queue every other user.
 _CONCURRENT_ASKS = 4
 Messages = list[dict[str, Any]]
@@ -43,34 +41,41 @@ def citation_contexts(pipeline: Pipeline, answer: Answer) -> tuple[list[Citation
     return contexts, titles
 
 
-def answer_stream(pipeline: Pipeline, limiter: RateLimiter, question: str, messages: Messages, turns: Turns,
-                  client: str) -> Iterator[tuple[Messages, Turns]]:
-    """Append the question and stream the answer into the chat; ``turns`` keeps plain text for follow-ups."""
+async def answer_stream(pipeline: Pipeline, limiter: RateLimiter, question: str, messages: Messages, turns: Turns,
+                        client: str) -> AsyncIterator[tuple[Messages, Turns]]:
+    """Append the question and stream the answer into the chat: its sources once retrieval is done, its text as the
+    LLM writes it (at once when extractive), then the checked answer; ``turns`` keeps plain text for follow-ups."""
     messages = [*messages, {"role": "user", "content": question_html(question)}]
     yield messages, turns
     wait = limiter.retry_after(client)
     if wait:
-        refusal = error_html(f"Too many questions; retry in {wait:.0f}s (RAG_RATE_LIMIT_PER_MINUTE).")
+        refusal = error_html(f"Too many questions at once; please try again in {wait:.0f} s.")
         yield [*messages, {"role": "assistant", "content": refusal}], turns
         return
+    anchor = f"cc-{uuid.uuid4().hex[:8]}"
+    draft = Answer(question=question, answer="", abstained=False, citations=[])
+    contexts: tuple[list[CitationContext], dict[str, str]] = ([], {})
     try:
-        answer = pipeline.ask(question, history=turns)
-        contexts, titles = citation_contexts(pipeline, answer)
+        async for event in pipeline.astream(question, history=turns):
+            if isinstance(event, CitationsFound):
+                draft = draft.model_copy(update={"citations": event.citations})
+                contexts = await asyncio.to_thread(citation_contexts, pipeline, draft)
+            elif isinstance(event, AnswerDelta):
+                draft = draft.model_copy(update={"answer": draft.answer + event.text})
+            else:
+                answer = event.answer
+                if answer.citations != draft.citations:
+                    contexts = await asyncio.to_thread(citation_contexts, pipeline, answer)
+                turns = [*turns, {"role": "user", "content": question},
+                         {"role": "assistant", "content": answer.answer}]
+                draft = answer
+            yield [*messages, {"role": "assistant", "content": message_html(draft, anchor, *contexts)}], turns
     except RagError as exc:
         yield [*messages, {"role": "assistant", "content": error_html(str(exc))}], turns
-        return
     except Exception as exc:  # keep the chat usable; the details go to the server log
         log.exception("ask failed", exc_info=exc)
         failure = error_html("Sorry, answering failed (see the server log).")
         yield [*messages, {"role": "assistant", "content": failure}], turns
-        return
-    anchor = f"cc-{uuid.uuid4().hex[:8]}"
-    for prefix in stream_prefixes(answer.answer)[:-1]:
-        partial = message_html(answer, anchor, contexts, titles, prefix)
-        yield [*messages, {"role": "assistant", "content": partial}], turns
-        time.sleep(_STREAM_PAUSE_S)
-    turns = [*turns, {"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
-    yield [*messages, {"role": "assistant", "content": message_html(answer, anchor, contexts, titles)}], turns
 
 
 def build_chat_tab(demo: gr.Blocks, collections: Collections, limiter: RateLimiter, suggestions: SuggestionCache
@@ -94,8 +99,8 @@ def build_chat_tab(demo: gr.Blocks, collections: Collections, limiter: RateLimit
         send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="cc-send")
         clear = gr.Button("Clear", scale=1, min_width=70, elem_id="cc-clear")
 
-    def respond(question: str, messages: Messages, history: Turns, chosen: str | None, request: gr.Request
-                ) -> Iterator[tuple[Messages, Turns]]:
+    async def respond(question: str, messages: Messages, history: Turns, chosen: str | None,
+                      request: gr.Request) -> AsyncIterator[tuple[Messages, Turns]]:
         if not (question or "").strip():
             yield messages, history
             return
@@ -104,7 +109,9 @@ def build_chat_tab(demo: gr.Blocks, collections: Collections, limiter: RateLimit
         except HTTPException as exc:  # a name the picker never offered
             yield [*(messages or []), {"role": "assistant", "content": error_html(str(exc.detail))}], history
             return
-        yield from answer_stream(pipeline, limiter, question, messages or [], history or [], client_key(request))
+        async for update in answer_stream(pipeline, limiter, question, messages or [], history or [],
+                                          client_key(request)):
+            yield update
 
     def offer_collections() -> Any:
         names = collections.names()
