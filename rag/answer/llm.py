@@ -85,9 +85,9 @@ def _init_chat_model(settings: Settings) -> BaseChatModel:
     options: dict[str, Any] = {"temperature": 0}
     if provider == "openai":
         options.update(timeout=settings.llm_timeout, max_retries=_RETRIES)
-        if settings.llm_base_url:
-            options["base_url"] = settings.llm_base_url
-        if settings.llm_api_key:
+        if settings.llm_base_url:  # a local endpoint usually wants no key, but the client insists on one
+            options.update(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "not-needed")
+        elif settings.llm_api_key:
             options["api_key"] = settings.llm_api_key
     elif provider == "ollama":
         options["base_url"] = settings.ollama_url
@@ -97,6 +97,8 @@ def _init_chat_model(settings: Settings) -> BaseChatModel:
         raise RagError(f"RAG_LLM={settings.llm}: {exc}") from None
     except ValueError as exc:  # an unknown provider, or a model name it cannot place
         raise RagError(f"invalid setting RAG_LLM: {exc}") from None
+    except Exception as exc:  # the provider's own check, e.g. a missing API key
+        raise RagError(f"RAG_LLM={settings.llm}: {exc}") from None
     assert isinstance(model, BaseChatModel)
     return model
 
