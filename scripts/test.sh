@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Full test suite: lint and types, Debian's Chromium for browser tests, a Chroma server for the server-mode tests,
-# pytest, then the fast tier again from a fresh clone with nothing beside it (the repository carries its test data),
-# then the built wheel installed with plain pip into a new virtual environment.
+# Full test suite: lint and types, Debian's Chromium for browser tests and redis-server for the shared rate limits
+# (the tests start their own), a Chroma server for the server-mode tests, pytest, then the fast tier again from a
+# fresh clone with nothing beside it (the repository carries its test data), then the built wheel installed with
+# plain pip into a new virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -16,6 +17,15 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   else
     echo "warning: chromium missing and not root; browser tests will fail" >&2
+  fi
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian redis-server for the shared rate-limit tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "warning: redis-server missing and not root; the shared rate-limit tests will fail" >&2
   fi
 fi
 

@@ -34,7 +34,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> LiveApp:
 def assert_json_error(response: httpx.Response, statuses: tuple[int, ...] = (400, 413, 415, 422)) -> None:
     assert response.status_code in statuses, (response.status_code, response.text[:300])
     body = response.json()
-    assert set(body) == {"error", "detail"} and body["error"] != "internal_error"
+    assert set(body) == {"error", "detail", "request_id"} and body["error"] != "internal_error"
+    assert body["request_id"] == response.headers["x-request-id"]
 
 
 # -- bad questions over HTTP: 422 JSON or a normal answer, never a 500 ----------------------------------------------

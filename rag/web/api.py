@@ -18,7 +18,7 @@ from rag.errors import IndexNotReadyError, IngestLockedError, InvalidQuestionErr
 from rag.pipeline import validate_history, validate_question
 from rag.records import Answer, AnswerDelta, AskEvent, CitationsFound, Turn
 from rag.web.collections import Collections
-from rag.web.limits import RateLimited, RateLimiter, client_key, error_response
+from rag.web.limits import RateLimited, RateLimiter, client_key, error_response, error_responses
 from rag.web.render import citation_context
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,11 @@ class CollectionList(BaseModel):
     collections: list[str]
 
 
+# What an ask may answer besides 200: an unknown collection, a body over RAG_MAX_REQUEST_BYTES, a bad question, too
+# many asks, no index.
+_ASK_ERRORS = error_responses(404, 413, 422, 429, 503)
+
+
 def make_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
     """The ``/api`` routes over the deployment's collections."""
     router = APIRouter(prefix="/api", tags=["api"])
@@ -148,7 +153,8 @@ def make_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
         validate_history(body.history, settings.max_question_chars)  # 422 now, not an error event mid-stream
         return question, body.history
 
-    @router.post("/ask", response_model=Answer, summary="Answer a question, citing sentences")
+    @router.post("/ask", response_model=Answer, summary="Answer a question, citing sentences",
+                 responses=_ASK_ERRORS)
     async def ask(body: AskRequest, request: Request) -> dict[str, object]:
         """The same JSON as ``rag ask --json``. 422: empty or too long question; 503: no index; 429: too many."""
         question, history = prepare(body)
@@ -163,7 +169,7 @@ def make_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
                                   "description": "events: `status` {stage}; `citations` {citations} once retrieval"
                                                  " is done; `delta` {text} pieces of the answer (tokens from an"
                                                  " LLM); then `answer` (the /api/ask JSON, citations checked) or"
-                                                 " `error` {error, detail}"}})
+                                                 " `error` {error, detail}"}, **_ASK_ERRORS})
     async def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
         """The expected citations as soon as retrieval is done, the answer text as it is written, then the full
         answer; a client that disconnects stops the LLM's generation."""
@@ -185,7 +191,9 @@ def make_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @router.get("/health", summary="Liveness and index size")
+    @router.get("/health", summary="Liveness and index size",
+                responses={503: {"description": "the index is empty (`status` empty, with its size) or unreachable"
+                                                " (`status` unavailable, `detail` says why)"}})
     async def health() -> JSONResponse:
         """200 with the index size when answering is possible, 503 when the index is empty or unreachable."""
         try:
@@ -197,13 +205,15 @@ def make_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
                 "articles": len(set(snapshot.sources)), "answerer": "llm" if pipeline.chat_model else "extractive"}
         return JSONResponse(body, status_code=200 if sentences else 503)
 
-    @router.get("/collections", response_model=CollectionList, summary="The named corpora")
+    @router.get("/collections", response_model=CollectionList, summary="The named corpora",
+                responses=error_responses(503))
     async def list_collections() -> CollectionList:
         """The collections this server answers from; pass one as ``collection`` to ask it."""
         names = await run_in_threadpool(collections.names)
         return CollectionList(default=settings.collection, collections=names)
 
-    @router.get("/sources/{source:path}", response_model=SourceDocument, summary="An article's text and sentences")
+    @router.get("/sources/{source:path}", response_model=SourceDocument, summary="An article's text and sentences",
+                responses=error_responses(404, 422, 503))
     async def source_text(source: str, sentence_id: str | None = Query(None, max_length=100),
                           collection: str | None = Query(None, max_length=512)) -> SourceDocument:
         """The text citation offsets point into; with ``sentence_id``, that sentence's paragraph as context."""

@@ -35,6 +35,12 @@ class Collections:
         return sorted(n for n in found if not n.endswith(_MANIFEST) and n + _MANIFEST in found
                       and not n.endswith("_eval") and "_eval_" not in n)
 
+    def opened(self) -> list[tuple[str, Pipeline]]:
+        """The pipelines open now, by collection name: the default one first."""
+        with self._lock:
+            others = list(self._open.items())
+        return [(self.default.settings.collection, self.default), *others]
+
     def get(self, name: str | None, create: bool = False) -> Pipeline:
         """The pipeline of collection ``name`` (None: the default); 404 unless it exists or ``create`` (admin)."""
         if not name or name == self.default.settings.collection:

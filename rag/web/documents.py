@@ -18,7 +18,7 @@ from rag.errors import CorpusError
 from rag.records import IngestReport
 from rag.web.admin import AdminError, UploadTooLargeError, add_file, add_url, check_token, remove_document
 from rag.web.collections import Collections
-from rag.web.limits import RateLimited, RateLimiter, client_key
+from rag.web.limits import RateLimited, RateLimiter, client_key, error_responses
 
 
 class DocumentInfo(BaseModel):
@@ -40,11 +40,9 @@ class DocumentList(BaseModel):
 # Module level: FastAPI resolves the (postponed) annotations of the routes against this module's globals.
 Auth = Annotated[str | None, Header(description="`Bearer <RAG_ADMIN_TOKEN>`")]
 Collection = Annotated[str | None, Query(max_length=512, description="a named corpus (default: RAG_COLLECTION)")]
-_AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
-    401: {"description": "no admin token given (`Authorization: Bearer …`)"},
-    403: {"description": "wrong admin token, or the corpus is read-only (RAG_ADMIN_TOKEN unset)"},
-    429: {"description": "too many requests from this client"},
-}
+# Every documents route: the token, the caller's rate limit, the ``collection`` query, an ingest in progress.
+_AUTH_RESPONSES = error_responses(401, 403, 404, 422, 429, 503, described={
+    404: "no collection of that name", 422: "a malformed query", 503: "another ingest is running"})
 
 
 def make_documents_router(collections: Collections, limiter: RateLimiter) -> APIRouter:
@@ -78,10 +76,9 @@ def make_documents_router(collections: Collections, limiter: RateLimiter) -> API
                          url=doc.url or None) for source, doc in sorted(docs.items())])
 
     @router.post("", response_model=IngestReport, status_code=201, summary="Add or update an article",
-                 responses={**_AUTH_RESPONSES, 413: {"description": "file over RAG_MAX_FILE_BYTES"},
-                            422: {"description": "neither a file nor a URL, a bad file name, or an unreadable "
-                                                 "document"},
-                            503: {"description": "another ingest is running"}})
+                 responses={**_AUTH_RESPONSES, **error_responses(404, 413, 422, described={
+                     404: "a collection name that is not valid", 413: "file over RAG_MAX_FILE_BYTES",
+                     422: "neither a file nor a URL, a bad file name, or an unreadable document"})})
     async def add_document(request: Request, authorization: Auth = None,
                            file: Annotated[UploadFile | None, File(description="a .txt, .md, .html, .pdf or "
                                                                                ".docx file")] = None,
@@ -106,8 +103,8 @@ def make_documents_router(collections: Collections, limiter: RateLimiter) -> API
             raise HTTPException(422, str(exc)) from None
 
     @router.delete("/{source:path}", response_model=IngestReport, summary="Remove an article",
-                   responses={**_AUTH_RESPONSES, 404: {"description": "no indexed article of that name"},
-                              503: {"description": "another ingest is running"}})
+                   responses={**_AUTH_RESPONSES, **error_responses(404, described={
+                       404: "no indexed article of that name, or no collection of that name"})})
     async def delete_document(source: str, request: Request, authorization: Auth = None,
                               collection: Collection = None) -> IngestReport:
         """Remove an article from the index, and its file from the corpus folder when it has one there."""

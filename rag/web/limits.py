@@ -4,48 +4,100 @@ size cap, and the JSON error shape."""
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import threading
 import time
-from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag.errors import RagError
+from rag.web.request_id import current_request_id
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
-    """A sliding one-minute window of requests per client key; ``limit`` 0 disables it."""
+    """A moving window of ``limit`` requests per ``window_s`` seconds per client key (the ``limits`` library),
+    counted in this process (``memory://``) or in Redis, shared by every worker that names the same URL; ``limit``
+    0 disables it.
 
-    def __init__(self, limit: int, window_s: float = 60.0) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._hits: dict[str, deque[float]] = {}
+    If Redis stops answering while serving, each process counts on its own for ``RETRY_SHARED_S`` seconds (a
+    warning in the log), then tries Redis again: limits keep holding per process rather than failing open or
+    refusing everyone."""
+
+    RETRY_SHARED_S = 30.0
+
+    def __init__(self, limit: int, storage: str = "memory://", window_s: int = 60) -> None:
+        self.limit = limit
+        self._item = RateLimitItemPerSecond(max(limit, 1), window_s)
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        self._where = redacted(storage)
+        self._down_until = 0.0
         self._lock = threading.Lock()
+        if limit > 0 and not storage.startswith("memory://"):
+            # Short timeouts: an unreachable Redis must cost an ask milliseconds, not the OS's connect timeout.
+            backend = storage_from_string(storage, wrap_exceptions=True, socket_connect_timeout=1.0,
+                                          socket_timeout=1.0)
+            if not backend.check():
+                raise RagError(f"the rate-limit storage {self._where} does not answer (RAG_RATE_LIMIT_STORAGE): "
+                               "start it, or unset the setting to count in each process")
+            self._shared = MovingWindowRateLimiter(backend)
+
+    @property
+    def degraded(self) -> bool:
+        """True while a shared storage is configured but unreachable, and this process counts alone."""
+        return self._shared is not None and time.monotonic() < self._down_until
 
     def retry_after(self, key: str, cost: int = 1) -> float:
-        """0 when ``cost`` requests may go ahead (and are counted), else seconds until they may; a cost over the
-        limit never fits (``inf``)."""
+        """0 when ``cost`` requests may go ahead (and are counted), else seconds until at least one more may (the
+        oldest counted request leaves the window); a cost over the limit never fits (``inf``)."""
         if self.limit <= 0:
             return 0.0
         if cost > self.limit:
             return float("inf")
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= self.window_s:
-                hits.popleft()
-            if len(hits) + cost > self.limit:
-                return self.window_s - (now - hits[len(hits) + cost - self.limit - 1])
-            hits.extend([now] * cost)
-            if len(self._hits) > 10_000:  # forget idle clients so the table cannot grow without bound
-                for idle in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window_s]:
-                    del self._hits[idle]
+        if self._shared is not None and not self.degraded:
+            try:
+                return self._wait(self._shared, key, cost)
+            except StorageError as exc:
+                with self._lock:
+                    if not self.degraded:
+                        log.warning("rate-limit storage %s failed (%s): counting in this process for %.0f s",
+                                    self._where, exc, self.RETRY_SHARED_S)
+                        self._down_until = time.monotonic() + self.RETRY_SHARED_S
+        return self._wait(self._local, key, cost)
+
+    def _wait(self, strategy: MovingWindowRateLimiter, key: str, cost: int) -> float:
+        if strategy.hit(self._item, key, cost=cost):
             return 0.0
+        reset, _ = strategy.get_window_stats(self._item, key)
+        return max(reset - time.time(), 0.001)  # refused: never 0, even if the window just moved on
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, to name a storage in messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 class RateLimited(Exception):
     """Too many requests from one client."""
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limit exceeded; retry in {retry_after:.0f}s (RAG_RATE_LIMIT_PER_MINUTE)")
+        # Seconds as the 429's Retry-After header rounds them; end users never see setting names.
+        wait = f"; try again in {max(1, round(retry_after))} s" if math.isfinite(retry_after) else ""
+        super().__init__(f"too many requests{wait}")
         self.retry_after = retry_after
 
 
@@ -115,6 +167,36 @@ class _TooLarge(Exception):
     pass
 
 
+class ErrorBody(BaseModel):
+    """Every API error: a stable code, a message for people, and the request's id (also in ``X-Request-ID``)."""
+
+    error: str = Field(examples=["invalid_question"])
+    detail: str = Field(examples=["the question is empty"])
+    request_id: str | None = Field(None, examples=["5f0c6b1e2d7a4c3b9e8f1a2b3c4d5e6f"])
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """Every API error has this shape: ``{"error": code, "detail": message}``."""
-    return JSONResponse({"error": code, "detail": message}, status_code=status, headers=headers)
+    """Every API error has this shape (``ErrorBody``): ``{"error": code, "detail": message, "request_id": id}``."""
+    request_id = current_request_id()
+    body = ErrorBody(error=code, detail=message, request_id=request_id).model_dump(exclude_none=True)
+    # The header too: a 500 is sent from outside the middleware that adds it to every other response.
+    extra = {"X-Request-ID": request_id} if request_id else {}
+    return JSONResponse(body, status_code=status, headers={**(headers or {}), **extra})
+
+
+_ERRORS = {
+    401: "no admin token given (`Authorization: Bearer …`)",
+    403: "wrong admin token, or the corpus is read-only (RAG_ADMIN_TOKEN unset)",
+    404: "no such collection, source or sentence",
+    413: "request body over RAG_MAX_REQUEST_BYTES",
+    422: "a malformed request, or an empty or too long question",
+    429: "too many requests from this client; `Retry-After` says when to try again",
+    503: "the index is empty, being rebuilt, or its store is unreachable",
+}
+
+
+def error_responses(*statuses: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring ``ErrorBody`` for ``statuses``, with a route's own wording in ``described``
+    where it has one."""
+    wording = {**_ERRORS, **(described or {})}
+    return {status: {"model": ErrorBody, "description": wording[status]} for status in statuses}

@@ -19,10 +19,13 @@ from fastapi.staticfiles import StaticFiles
 from rag.config import Settings, apply_process_defaults, get_settings
 from rag.errors import RagError
 from rag.pipeline import Pipeline
+from rag.web.access_log import RequestObserver, configure_access_log, log_access
 from rag.web.api import install_error_handlers, make_router
 from rag.web.collections import Collections
 from rag.web.documents import make_documents_router
 from rag.web.limits import BodySizeLimit, RateLimiter, scope_client
+from rag.web.metrics import Metrics, add_metrics_route, route_label
+from rag.web.request_id import HEADER
 
 if TYPE_CHECKING:
     import uvicorn
@@ -102,7 +105,7 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     settings = pipeline.settings
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_storage)
     app = FastAPI(title="citechat", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Answers from a corpus of articles, citing the exact sentences they rest on.")
     add_api_docs(app)
@@ -110,6 +113,8 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
     collections = Collections(pipeline)
     app.include_router(make_documents_router(collections, limiter))
     app.include_router(make_router(collections, limiter))
+    metrics = Metrics(collections, limiter)
+    add_metrics_route(app, metrics, settings.admin_token)
 
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> Response:
@@ -122,8 +127,9 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
         return HTMLResponse(embed_page(title, collection), headers={
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'"})
 
-    # Outermost first: the client's address (from a trusted proxy only), CORS for the widget's cross-origin calls,
-    # the body-size cap on /api, and (with the UI) the guard in front of Gradio's routes.
+    # Outermost first: the client's address (from a trusted proxy only), each request's id, metrics and log line,
+    # CORS for the widget's cross-origin calls, the body-size cap on /api, and (with the UI) the guard in front of
+    # Gradio's routes.
     if ui:
         from gradio.utils import get_upload_folder
 
@@ -136,7 +142,13 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
                        uploads={"/api/documents": (settings.max_file_bytes + 64_000, "RAG_MAX_FILE_BYTES")})
     app.add_middleware(CORSMiddleware, allow_origin_regex=origin_regex(settings.allowed_origins),
-                       allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
+                       allow_methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600,
+                       expose_headers=[HEADER, "Retry-After"])
+    sinks = [metrics.observe]
+    if settings.access_log == "json":
+        configure_access_log()
+        sinks.append(log_access)
+    app.add_middleware(RequestObserver, route_of=route_label, sinks=sinks)
     proxies = trusted_proxies(settings)
     if proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
