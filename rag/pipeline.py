@@ -167,8 +167,9 @@ class Pipeline:
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
-        # Asks in flight at once. Embedding is serialised and the rest holds the GIL, so more threads add no
-        # throughput, only memory: 50 concurrent HTTP clients took the server from 0.94 to 1.25 GB RSS.
+        # Retrieve and draft steps in flight at once (waiting for an LLM's reply holds none). Embedding is
+        # serialised and the rest holds the GIL, so more threads add no throughput, only memory: 50 concurrent HTTP
+        # clients took the server from 0.94 to 1.25 GB RSS.
         self._ask_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
         self.counters = AskCounters()
         self._retriever = self.as_retriever()
@@ -242,12 +243,11 @@ class Pipeline:
     # -- answering --------------------------------------------------------------------------------------------
     def _build_chain(self) -> tuple[Runnable[AskState, AskState], Runnable[AskState, Answer]]:
         """condense the question → retrieve candidates (as this index's retriever) → the extractive draft, then
-        → the LLM's answer (when one is configured) → the answer; each step a runnable, timed. The first part is
+        → the answer, the LLM's when one is configured; each step a runnable, timed. The first part is
         what a streamed answer runs before its tokens."""
         prepare = (_step(self._condense, "condense") | _step(self._retrieve, "retrieve")
                    | _step(self._draft, "draft"))
-        return prepare, (_step(self._prepared, "prepare") | _step(self._generate, "generate")
-                         | _step(self._finish, "finish"))
+        return prepare, prepare | _step(self._generate, "generate")
 
     def _condense(self, state: AskState, config: RunnableConfig) -> AskState:
         started = time.perf_counter()
@@ -257,15 +257,17 @@ class Pipeline:
     def _retrieve(self, state: AskState, config: RunnableConfig) -> AskState:
         started = time.perf_counter()
         vector = state.question_vector if state.query == state.question else None
-        snapshot, candidates = self._retriever.candidates(state.query, state.k, config, vector)
+        with self._ask_slots:
+            snapshot, candidates = self._retriever.candidates(state.query, state.k, config, vector)
         return dataclasses.replace(state, snapshot=snapshot, candidates=candidates,
                                    timings={**state.timings, "retrieve": _ms(started)})
 
     def _draft(self, state: AskState, config: RunnableConfig) -> AskState:
         started = time.perf_counter()
         assert state.snapshot is not None, "the retrieve step sets the snapshot"
-        draft = extractive_answer(state.question, state.candidates, state.snapshot, state.k, self.abstention,
-                                  self.settings.abstain_threshold, self.reader, self.settings.reader_candidates)
+        with self._ask_slots:
+            draft = extractive_answer(state.question, state.candidates, state.snapshot, state.k, self.abstention,
+                                      self.settings.abstain_threshold, self.reader, self.settings.reader_candidates)
         return dataclasses.replace(state, draft=draft, timings={**state.timings, "answer": _ms(started)})
 
     def _offered(self, state: AskState) -> list[Citation] | None:
@@ -275,13 +277,13 @@ class Pipeline:
             return None
         return select_citations(state.candidates, state.snapshot, max(state.k, 5))
 
-    def _generate(self, state: AskState, config: RunnableConfig) -> AskState:
+    def _generate(self, state: AskState, config: RunnableConfig) -> Answer:
         offered = self._offered(state)
-        if offered is None:
-            return state
-        assert self.chat_model is not None
-        started = time.perf_counter()
-        return self._with_reply(state, generate(self.chat_model, state.question, offered), started)
+        if offered is not None:
+            assert self.chat_model is not None
+            started = time.perf_counter()
+            state = self._with_reply(state, generate(self.chat_model, state.question, offered, config), started)
+        return self._finish(state)
 
     def _with_reply(self, state: AskState, reply: LLMReply, started: float) -> AskState:
         """The state with the LLM's answer in place of the draft when it is usable: an abstention, or text with at
@@ -296,7 +298,7 @@ class Pipeline:
         return dataclasses.replace(state, draft=draft, answerer=answerer,
                                    timings={**state.timings, "llm": _ms(started)})
 
-    def _finish(self, state: AskState, config: RunnableConfig | None = None) -> Answer:
+    def _finish(self, state: AskState) -> Answer:
         draft = state.draft
         assert draft is not None
         timings = {**state.timings, "total": round(sum(state.timings.values()), 2)}
@@ -329,7 +331,7 @@ class Pipeline:
         by token from an LLM, in one piece when extractive), then the finished answer. Stopping the iteration
         stops the LLM's generation."""
         state = self._start(question, history, k)
-        state = await asyncio.to_thread(self._prepared, state, config)
+        state = await asyncio.to_thread(self._prepare.invoke, state, config)
         assert state.draft is not None
         yield CitationsFound(citations=state.draft.citations)
         offered = self._offered(state)
@@ -337,7 +339,7 @@ class Pipeline:
             assert self.chat_model is not None
             started = time.perf_counter()
             reply = FAILED
-            async for piece in stream_generate(self.chat_model, state.question, offered):
+            async for piece in stream_generate(self.chat_model, state.question, offered, config):
                 if isinstance(piece, str):
                     yield AnswerDelta(text=piece)
                 else:
@@ -347,11 +349,6 @@ class Pipeline:
         if offered is None:
             yield AnswerDelta(text=answer.answer)
         yield AnswerDone(answer=answer)
-
-    def _prepared(self, state: AskState, config: RunnableConfig | None) -> AskState:
-        # Only this part holds an ask slot: waiting for an LLM's reply uses no CPU.
-        with self._ask_slots:
-            return self._prepare.invoke(state, config)
 
 
 def _step(method: Callable[[AskState, RunnableConfig], Any], name: str) -> RunnableLambda:

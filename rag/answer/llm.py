@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.output_parsers import JsonOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 
 from rag.config import Settings
 from rag.errors import MissingExtraError, RagError
@@ -116,18 +116,19 @@ def _inputs(question: str, citations: list[Citation]) -> dict[str, str]:
     return {"sentences": "\n".join(f"[{label(i)}] {c.text}" for i, c in enumerate(citations)), "question": question}
 
 
-def generate(model: BaseChatModel, question: str, citations: list[Citation]) -> LLMReply:
+def generate(model: BaseChatModel, question: str, citations: list[Citation], config: RunnableConfig | None = None
+             ) -> LLMReply:
     """Ask the LLM in one call; invented labels are dropped."""
     try:
-        reply = _chain(model).invoke(_inputs(question, citations))
+        reply = _chain(model).invoke(_inputs(question, citations), config)
     except Exception as exc:  # a broken endpoint or unparsable reply: the extractive answer stands
         log.warning("LLM answer failed, using the extractive answer: %s", exc)
         return FAILED
     return check_reply(reply, citations)
 
 
-async def stream_generate(model: BaseChatModel, question: str, citations: list[Citation]
-                          ) -> AsyncIterator[str | LLMReply]:
+async def stream_generate(model: BaseChatModel, question: str, citations: list[Citation],
+                          config: RunnableConfig | None = None) -> AsyncIterator[str | LLMReply]:
     """Ask the LLM, yielding pieces of its answer text as the tokens arrive, then the checked ``LLMReply``.
 
     The JSON reply is parsed as it grows, so the ``answer`` field streams before the citations are known.
@@ -135,7 +136,7 @@ async def stream_generate(model: BaseChatModel, question: str, citations: list[C
     """
     sent, reply = "", None
     try:
-        async for partial in _chain(model).astream(_inputs(question, citations)):
+        async for partial in _chain(model).astream(_inputs(question, citations), config):
             reply = partial
             text = partial.get("answer") if isinstance(partial, dict) else None
             if isinstance(text, str) and text.startswith(sent) and len(text) > len(sent):
