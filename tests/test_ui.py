@@ -26,10 +26,11 @@ from rag.web.render import (
     summary_html,
 )
 from rag.web.server import origin_regex
-from rag.web.ui.corpus_tab import add_articles
+from rag.web.suggestions import answerable_suggestions, candidate_questions
+from rag.web.ui.corpus_tab import add_articles, delete_article, sign_in
 from rag.web.ui.eval_tab import RunFolders
-from rag.web.ui.suggestions import answerable_suggestions, candidate_questions
 from tests.conftest import ARTIFACTS
+from tests.contrast import AA, text_contrasts
 from tests.live_server import ADMIN_TOKEN, LiveApp, shared_app, start_app
 
 PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
@@ -313,23 +314,64 @@ def remove_via_ui(page: object, name: str) -> None:
     listed(page, name, present=False)
 
 
+ADMIN_CONTROLS = "#cc-upload, #cc-paste, #cc-url, #cc-add, #cc-remove, #cc-remove-choice"
+
+
+def visible(page: object, selector: str) -> int:
+    """How many elements matching ``selector`` are on screen."""
+    found = page.locator(selector)  # type: ignore[attr-defined]
+    return sum(found.nth(i).is_visible() for i in range(found.count()))
+
+
+def sign_in_as(page: object, token: str) -> None:
+    page.get_by_text("Admin sign-in").click()  # type: ignore[attr-defined]
+    page.locator("#cc-token input").fill(token)  # type: ignore[attr-defined]
+    page.click("#cc-signin-button")  # type: ignore[attr-defined]
+
+
+def test_sign_in_counts_tries_and_hands_back_only_a_right_token(seed_pipeline: Pipeline) -> None:
+    pipeline = Pipeline(seed_pipeline.settings.with_overrides(admin_token="right"))
+    limiter = RateLimiter(2)
+    assert sign_in(pipeline, limiter, "c", "wrong") == ("", "Wrong admin token.")
+    assert sign_in(pipeline, limiter, "c", " right ") == ("right", "")
+    checked, message = sign_in(pipeline, limiter, "c", "right")
+    assert checked == "" and message.startswith("Too many tries")
+
+
+def test_corpus_actions_check_the_token_themselves(seed_pipeline: Pipeline, tmp_path: Path) -> None:
+    settings = seed_pipeline.settings.with_overrides(corpus_dir=tmp_path / "corpus", admin_token="right")
+    pipeline = Pipeline(settings)
+    source = sorted(pipeline.store.indexed_documents())[0]
+    for token in ("", "wrong"):
+        assert delete_article(pipeline, token, source, no_progress).startswith("Error")  # type: ignore[arg-type]
+    assert pipeline.store.document(source) is not None
+
+
 @pytest.mark.browser
-def test_corpus_tab_adds_and_removes_articles(page_factory: object, live_app: LiveApp, tmp_path: Path) -> None:
+def test_corpus_tab_shows_admin_controls_only_after_sign_in(page_factory: object, live_app: LiveApp,
+                                                              tmp_path: Path) -> None:
     page = open_corpus_tab(page_factory, live_app.url)
     pasted, uploaded = "glimmerfen.md", "quillmark.html"
     upload = tmp_path / uploaded
     upload.write_text("<html><head><title>Quillmark</title></head><body><article><p>The Quillmark observatory was"
                       " built on Mount Ferrow by astronomer Ilse Varga in 1911.</p></article></body></html>")
     try:
-        page.locator("#cc-token input").fill("not-the-token")
+        assert "000_" in page.locator("#cc-articles").inner_text()
+        assert visible(page, ADMIN_CONTROLS) == 0 and visible(page, "#cc-token") == 0, "admin controls for all"
+        sign_in_as(page, "not-the-token")
+        page.get_by_text("Wrong admin token.").wait_for(timeout=60_000)
+        assert visible(page, ADMIN_CONTROLS) == 0
+        assert page.locator("#cc-token input").input_value() == ""
+
+        page.locator("#cc-token input").fill(ADMIN_TOKEN)
+        page.click("#cc-signin-button")
+        page.locator("#cc-add").wait_for(timeout=60_000)
+        assert visible(page, "#cc-signin") == 0 and visible(page, "#cc-remove") == 1
+        low = [m for m in text_contrasts(page, ".gradio-container") if float(m["ratio"]) < AA]
+        assert not low, f"text under {AA}:1 contrast: {low}"
         page.locator("#cc-name").locator("input, textarea").fill(pasted)
         page.locator("#cc-paste textarea").fill("# Glimmerfen\n\nThe Glimmerfen bridge was opened by engineer"
                                                 " Tova Renke in 1962. It spans the river Ossel.\n")
-        page.click("#cc-add")
-        status_is(page, "Error: wrong admin token", 60_000)
-        assert not (live_app.corpus_dir / pasted).exists()
-
-        page.locator("#cc-token input").fill(ADMIN_TOKEN)
         page.locator("#cc-upload input[type=file]").set_input_files(str(upload))
         page.wait_for_timeout(1000)  # let the upload finish before submitting
         page.click("#cc-add")
@@ -347,6 +389,10 @@ def test_corpus_tab_adds_and_removes_articles(page_factory: object, live_app: Li
         remove_via_ui(page, uploaded)
         assert not (live_app.corpus_dir / pasted).exists() and not (live_app.corpus_dir / uploaded).exists()
         assert live_app.pipeline.store.document(pasted) is None and live_app.pipeline.store.document(uploaded) is None
+
+        page.click("#cc-signout")
+        page.get_by_text("Admin sign-in").wait_for(timeout=30_000)
+        assert visible(page, ADMIN_CONTROLS) == 0
     finally:
         page.close()
         leftovers = [live_app.corpus_dir / n for n in (pasted, uploaded) if (live_app.corpus_dir / n).exists()]
@@ -363,8 +409,8 @@ def test_corpus_tab_is_read_only_without_a_token(page_factory: object, live_app:
     with start_app(read_only) as server:
         page = open_corpus_tab(page_factory, server.url)
         try:
-            assert page.locator("#cc-readonly").is_visible()
-            assert page.locator("#cc-add, #cc-upload, #cc-remove, #cc-token").count() == 0
+            assert page.locator("#cc-readonly").inner_text() == "This corpus is read-only."
+            assert page.locator(f"{ADMIN_CONTROLS}, #cc-token, #cc-signin").count() == 0
             assert "000_" in page.locator("#cc-articles").inner_text()
         finally:
             page.close()

@@ -106,11 +106,11 @@ def sources_html(answer: Answer, anchor: str, contexts: list[CitationContext], t
 
 def message_html(answer: Answer, anchor: str, contexts: list[CitationContext], titles: dict[str, str],
                  text: str | None = None) -> str:
-    """One assistant chat message: the answer, then (once complete) its sources. Kept on one line so the
-    chat's Markdown renderer treats it as a single HTML block and leaves the escaped text alone."""
+    """One assistant chat message: the answer, then (once complete) its sources; its id is ``anchor``. Kept on one
+    line so the chat's Markdown renderer treats it as a single HTML block and leaves the escaped text alone."""
     done = text is None
     sources = sources_html(answer, anchor, contexts, titles) if done else ""
-    return f'<div class="cc-message">{answer_html(answer, anchor, text)}{sources}</div>'
+    return f'<div class="cc-message" id="{anchor}">{answer_html(answer, anchor, text)}{sources}</div>'
 
 
 def error_html(message: str) -> str:

@@ -26,6 +26,8 @@ from rag.web.documents import make_documents_router
 from rag.web.limits import BodySizeLimit, RateLimiter, scope_client
 from rag.web.metrics import Metrics, add_metrics_route, route_label
 from rag.web.request_id import HEADER
+from rag.web.suggestions import Suggestions
+from rag.web.suggestions_api import make_suggestions_router
 
 if TYPE_CHECKING:
     import uvicorn
@@ -111,7 +113,9 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
     add_api_docs(app)
     install_error_handlers(app)
     collections = Collections(pipeline)
+    suggestions = Suggestions(collections)
     app.include_router(make_documents_router(collections, limiter))
+    app.include_router(make_suggestions_router(suggestions, limiter))
     app.include_router(make_router(collections, limiter))
     metrics = Metrics(collections, limiter)
     add_metrics_route(app, metrics, settings.admin_token)
@@ -163,13 +167,11 @@ def build_app(pipeline: Pipeline, ui: bool = True) -> FastAPI:
     import gradio as gr
 
     from rag.web.ui.app import asset, build_blocks
-    from rag.web.ui.suggestions import SuggestionCache
 
-    suggestions = SuggestionCache(pipeline)
     # Warm the example questions in the background so the first page load does not wait for them. Not a daemon:
     # a daemon killed inside Chroma's or ONNX Runtime's native code by an early exit segfaulted the interpreter.
-    threading.Thread(target=suggestions.get, name="suggestions").start()
-    demo = build_blocks(pipeline, limiter, suggestions, collections)
+    threading.Thread(target=suggestions.default.get, name="suggestions").start()
+    demo = build_blocks(pipeline, limiter, suggestions.default, collections)
     mounted = gr.mount_gradio_app(app, demo, path="/", css=asset("style.css"), js=asset("chat.js"),
                                   max_file_size=settings.max_file_bytes, footer_links=["api"],
                                   theme=gr.themes.Default())

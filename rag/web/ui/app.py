@@ -10,10 +10,10 @@ import gradio as gr
 from rag.pipeline import Pipeline
 from rag.web.collections import Collections
 from rag.web.limits import RateLimiter
+from rag.web.suggestions import SuggestionCache
 from rag.web.ui.chat import build_chat_tab
 from rag.web.ui.corpus_tab import build_corpus_tab
 from rag.web.ui.eval_tab import eval_tab
-from rag.web.ui.suggestions import SuggestionCache
 
 TITLE = "citechat"
 
@@ -50,7 +50,7 @@ def build_blocks(pipeline: Pipeline, limiter: RateLimiter, suggestions: Suggesti
             with gr.Tab("Chat", id="chat"):
                 build_chat_tab(demo, collections, limiter, suggestions)
             with gr.Tab("Corpus", id="corpus"):
-                build_corpus_tab(demo, pipeline)
+                build_corpus_tab(demo, pipeline, limiter)
             with gr.Tab("Evaluate", id="evaluate"):
                 eval_tab(pipeline, limiter)
             with gr.Tab("Embed", id="embed"):

@@ -1,4 +1,5 @@
-"""The corpus tab: the indexed articles, and (with the admin token) upload, paste, add by URL and remove."""
+"""The corpus tab: the indexed articles for everyone; upload, paste, add by URL and remove after an admin
+signs in."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import gradio as gr
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.records import IngestReport
-from rag.web.admin import UPLOAD_SUFFIXES, add_file, add_url, check_token, list_articles, remove_document
+from rag.web.admin import (
+    UPLOAD_SUFFIXES,
+    AdminError,
+    add_file,
+    add_url,
+    check_token,
+    list_articles,
+    remove_document,
+)
+from rag.web.limits import RateLimiter, client_key
 from rag.web.render import articles_html, error_html
 
 
@@ -66,32 +76,69 @@ def delete_article(pipeline: Pipeline, token: str, source: str | None, progress:
     return f"Removed {source}. {report.summary()}."
 
 
-def build_corpus_tab(demo: gr.Blocks, pipeline: Pipeline) -> None:
-    """Lay out the corpus tab inside the current ``gr.Blocks`` context and wire its events."""
+def sign_in(pipeline: Pipeline, limiter: RateLimiter, client: str, token: str) -> tuple[str, str]:
+    """Check an admin token (each try counts against the client's rate limit, so it cannot be guessed at speed);
+    returns (the token when right, else "", a status line)."""
+    wait = limiter.retry_after(client)
+    if wait:
+        return "", f"Too many tries; try again in {wait:.0f} s."
+    try:
+        check_token(pipeline.settings.admin_token, token)
+    except AdminError:
+        return "", "Wrong admin token."
+    return token.strip(), ""
+
+
+def build_corpus_tab(demo: gr.Blocks, pipeline: Pipeline, limiter: RateLimiter) -> None:
+    """Lay out the corpus tab inside the current ``gr.Blocks`` context and wire its events: everyone sees the
+    articles; the admin controls appear after signing in with the admin token, which every action checks again."""
     private: dict[str, Any] = {"api_visibility": "private"}
     table = gr.HTML(elem_id="cc-articles")
     refresh = gr.Button("Refresh", size="sm", elem_id="cc-refresh")
-    if not pipeline.settings.admin_token:
-        gr.Markdown("The corpus is **read-only**: start the app with `RAG_ADMIN_TOKEN` set to add or remove "
-                    "articles here (or run `rag ingest`).", elem_id="cc-readonly")
-        remove_choice = gr.Dropdown(choices=[], visible=False)
-        outputs = [table, remove_choice]
+    outputs: list[Any] = [table]
+    has_admin = bool(pipeline.settings.admin_token)
+
+    def show() -> Any:
+        shown = articles_view(pipeline)
+        return shown if has_admin else shown[0]
+
+    if not has_admin:
+        gr.Markdown("This corpus is read-only.", elem_id="cc-readonly")
     else:
-        token = gr.Textbox(label="Admin token", type="password", elem_id="cc-token")
-        with gr.Row():
-            with gr.Column():
-                files = gr.File(label=f"Upload articles ({', '.join(UPLOAD_SUFFIXES)})", file_count="multiple",
-                                file_types=list(UPLOAD_SUFFIXES), type="filepath", elem_id="cc-upload")
-            with gr.Column():
-                name = gr.Textbox(label="File name for pasted text", placeholder="my-article.txt", elem_id="cc-name")
-                text = gr.Textbox(label="…or paste an article", lines=6, elem_id="cc-paste")
-        url = gr.Textbox(label="…or add a web page, PDF or DOCX by URL", placeholder="https://…", elem_id="cc-url")
-        add = gr.Button("Add to corpus", variant="primary", elem_id="cc-add")
-        with gr.Row(equal_height=True):
-            remove_choice = gr.Dropdown(label="Article to remove", choices=[], scale=3, elem_id="cc-remove-choice")
-            remove = gr.Button("Remove article", variant="stop", scale=1, elem_id="cc-remove")
-        status = gr.Textbox(label="Status", interactive=False, elem_id="cc-status")
-        outputs = [table, remove_choice]
+        admin_token = gr.State("")  # the checked token, kept by the server for this browser session
+        with gr.Accordion("Admin sign-in", open=False, elem_id="cc-signin") as signin:
+            with gr.Row(equal_height=True):
+                token = gr.Textbox(label="Admin token", type="password", scale=3, elem_id="cc-token")
+                enter = gr.Button("Sign in", scale=1, elem_id="cc-signin-button")
+            signin_status = gr.Markdown(elem_id="cc-signin-status")
+        with gr.Column(visible=False, elem_id="cc-admin") as admin:
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(label=f"Upload articles ({', '.join(UPLOAD_SUFFIXES)})", file_count="multiple",
+                                    file_types=list(UPLOAD_SUFFIXES), type="filepath", elem_id="cc-upload")
+                with gr.Column():
+                    name = gr.Textbox(label="File name for pasted text", placeholder="my-article.txt",
+                                      elem_id="cc-name")
+                    text = gr.Textbox(label="…or paste an article", lines=6, elem_id="cc-paste")
+            url = gr.Textbox(label="…or add a web page, PDF or DOCX by URL", placeholder="https://…",
+                             elem_id="cc-url")
+            add = gr.Button("Add to corpus", variant="primary", elem_id="cc-add")
+            with gr.Row(equal_height=True):
+                remove_choice = gr.Dropdown(label="Article to remove", choices=[], scale=3,
+                                            elem_id="cc-remove-choice")
+                remove = gr.Button("Remove article", variant="stop", scale=1, elem_id="cc-remove")
+            status = gr.Textbox(label="Status", interactive=False, elem_id="cc-status")
+            leave = gr.Button("Sign out", size="sm", elem_id="cc-signout")
+        outputs.append(remove_choice)
+
+        def on_sign_in(given: str, request: gr.Request) -> tuple[Any, ...]:
+            checked, message = sign_in(pipeline, limiter, client_key(request), given)
+            signed_in = bool(checked)
+            # The box is emptied either way: the token stays out of the page once it has been checked.
+            return checked, "", message, gr.update(visible=not signed_in), gr.update(visible=signed_in)
+
+        def on_sign_out() -> tuple[Any, ...]:
+            return "", "", gr.update(visible=True), gr.update(visible=False)
 
         def on_add(tok: str, fs: list[str] | None, nm: str, tx: str, link: str,
                    progress: gr.Progress = gr.Progress()) -> str:
@@ -100,10 +147,14 @@ def build_corpus_tab(demo: gr.Blocks, pipeline: Pipeline) -> None:
         def on_remove(tok: str, source: str | None, progress: gr.Progress = gr.Progress()) -> str:
             return delete_article(pipeline, tok, source, progress)
 
-        add.click(on_add, inputs=[token, files, name, text, url], outputs=status, concurrency_limit=1,
-                  concurrency_id="corpus", **private).then(lambda: articles_view(pipeline), outputs=outputs, **private)
-        remove.click(on_remove, inputs=[token, remove_choice], outputs=status, concurrency_limit=1,
-                     concurrency_id="corpus", **private).then(lambda: articles_view(pipeline), outputs=outputs,
-                                                              **private)
-    refresh.click(lambda: articles_view(pipeline), outputs=outputs, **private)
-    demo.load(lambda: articles_view(pipeline), outputs=outputs, **private)
+        signed = [admin_token, token, signin_status, signin, admin]
+        for trigger in (enter.click, token.submit):
+            trigger(on_sign_in, inputs=token, outputs=signed, concurrency_limit=1, concurrency_id="signin",
+                    **private)
+        leave.click(on_sign_out, outputs=[admin_token, status, signin, admin], queue=False, **private)
+        add.click(on_add, inputs=[admin_token, files, name, text, url], outputs=status, concurrency_limit=1,
+                  concurrency_id="corpus", **private).then(show, outputs=outputs, **private)
+        remove.click(on_remove, inputs=[admin_token, remove_choice], outputs=status, concurrency_limit=1,
+                     concurrency_id="corpus", **private).then(show, outputs=outputs, **private)
+    refresh.click(show, outputs=outputs, **private)
+    demo.load(show, outputs=outputs, **private)
