@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -385,6 +387,18 @@ def test_an_unreachable_redis_at_start_up_is_an_error_naming_the_url_without_its
         Settings(rate_limit_storage="mongodb://127.0.0.1/limits")
     with pytest.raises(RagError, match="RAG_RATE_LIMIT_STORAGE"):
         get_settings(rate_limit_storage="redis:/missing-slashes")
+
+
+def test_rag_serve_stops_at_once_when_its_rate_limit_redis_does_not_answer(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update({"RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_RATE_LIMIT_STORAGE": f"redis://:pw@127.0.0.1:{port}/0"})
+    started = time.perf_counter()
+    done = subprocess.run([str(Path(sys.executable).with_name("rag")), "serve", "--no-ingest", "--port",
+                           str(free_port())], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and time.perf_counter() - started < 60
+    assert f"error: the rate-limit storage redis://:***@127.0.0.1:{port}/0 does not answer" in done.stderr
+    assert not (tmp_path / "index").exists(), "stopped before opening the index"
 
 
 def test_when_redis_goes_away_each_process_counts_alone_then_returns_to_it(

@@ -203,6 +203,8 @@ def serve(settings: Settings, ingest_first: bool = True, workers: int = 1) -> No
     if workers > 1 and not settings.chroma_url:
         raise RagError(f"--workers {workers}: several processes need a Chroma server to share the index (set "
                        "RAG_CHROMA_URL; docs/scaling.md)")
+    # An unreachable rate-limit Redis stops the start here, before the ingest, not later in every worker.
+    RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_storage)
     pipeline = Pipeline(settings)
     if ingest_first and settings.corpus_dir.exists():
         print(pipeline.ingest([settings.corpus_dir]).summary(), flush=True)
