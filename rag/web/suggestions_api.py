@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from rag.web.limits import RateLimited, RateLimiter, client_key
+from rag.web.limits import RateLimited, RateLimiter, client_key, error_responses
 from rag.web.suggestions import MAX_SUGGESTIONS, Suggestions
 
 # Suggestions change only when the corpus does: browsers may reuse them for a minute.
@@ -24,7 +24,8 @@ def make_suggestions_router(suggestions: Suggestions, limiter: RateLimiter) -> A
     """The suggestions route over ``suggestions``' collections."""
     router = APIRouter(prefix="/api", tags=["api"])
 
-    @router.get("/suggestions", response_model=SuggestionList, summary="Example questions the bot answers")
+    @router.get("/suggestions", response_model=SuggestionList, summary="Example questions the bot answers",
+                responses=error_responses(404, 422, 429, 503, described={404: "no collection of that name"}))
     async def suggested(request: Request, response: Response,
                         collection: str | None = Query(None, max_length=512),
                         n: int = Query(2, ge=1, le=MAX_SUGGESTIONS)) -> SuggestionList:
