@@ -140,8 +140,9 @@ def test_chat_answers_with_citations(browser: object, live_app: LiveApp) -> None
         view.close()
 
 
-def test_chat_text_meets_wcag_aa_contrast(browser: object, live_app: LiveApp) -> None:
-    view = open_chat(browser, live_app, viewport=DESKTOP)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_chat_text_meets_wcag_aa_contrast(browser: object, live_app: LiveApp, scheme: str) -> None:
+    view = open_chat(browser, live_app, viewport=DESKTOP, color_scheme=scheme)
     try:
         ask_in_chat(view.page, TARAZ)
         ask_in_chat(view.page, OFF_TOPIC)
@@ -303,6 +304,7 @@ def test_widget_opens_with_a_welcome_and_two_suggested_questions(browser: object
         chips = view.page.locator("#citechat-widget .suggestion")
         chips.nth(1).wait_for(timeout=30_000)
         assert [chips.nth(i).inner_text() for i in range(chips.count())] == expected
+        view.shot("widget-phone", docs=True)
         chips.first.click()
         assert view.page.locator("#citechat-widget .msg.user").inner_text() == expected[0]
         reply = view.page.locator("#citechat-widget .msg.bot:not(.welcome)").first
@@ -310,7 +312,7 @@ def test_widget_opens_with_a_welcome_and_two_suggested_questions(browser: object
         assert view.page.locator("#citechat-widget .suggestion").count() == 0, "suggestions go once a question is asked"
         widths = view.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], f"horizontal scrolling on a phone: {widths}"
-        view.shot("widget-phone", docs=True)
+        view.shot("widget-phone-answer")
     finally:
         view.close()
 
