@@ -3,7 +3,9 @@ then the corpus tab in a real browser (add and remove an article with the admin 
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rag import Answer, Citation, Pipeline
+from rag.errors import IndexNotReadyError, InvalidQuestionError, RagError
 from rag.web.admin import AdminError, check_token, remove_article, safe_article_name, save_article
 from rag.web.limits import RateLimiter
 from rag.web.render import (
@@ -22,8 +25,8 @@ from rag.web.render import (
     display_text,
     message_html,
     question_html,
-    stream_prefixes,
     summary_html,
+    user_message,
 )
 from rag.web.server import origin_regex
 from rag.web.suggestions import answerable_suggestions, candidate_questions
@@ -149,11 +152,15 @@ def test_context_falls_back_to_the_sentence_when_offsets_are_stale() -> None:
     assert (ctx.before, ctx.sentence, ctx.after) == ("", "Hello there.", "")
 
 
-@given(st.text(max_size=300))
-def test_stream_prefixes_grow_to_the_full_text(text: str) -> None:
-    prefixes = stream_prefixes(text)
-    assert prefixes[-1] == text
-    assert all(b.startswith(a) for a, b in zip(prefixes, prefixes[1:], strict=False))
+@pytest.mark.parametrize(("error", "shown"), [
+    (InvalidQuestionError("the question is 2500 characters long; the limit is 2000 (RAG_MAX_QUESTION_CHARS)"),
+     "The question is 2500 characters long; the limit is 2000."),
+    (IndexNotReadyError("the index in /srv/secret/.rag-index is empty: run `rag ingest` first"),
+     "The articles are being prepared; please try again in a moment."),
+    (RagError("chroma at 10.0.0.5:8000 is unreachable"), "Sorry, answering failed; please try again later."),
+])
+def test_visitors_are_told_why_without_setting_names_or_server_paths(error: RagError, shown: str) -> None:
+    assert user_message(error) == shown
 
 
 def test_answer_html_marks_only_known_citation_numbers() -> None:
@@ -414,3 +421,18 @@ def test_corpus_tab_is_read_only_without_a_token(page_factory: object, live_app:
             assert "000_" in page.locator("#cc-articles").inner_text()
         finally:
             page.close()
+
+
+def test_the_chat_refuses_past_the_rate_limit_without_naming_a_setting(seed_pipeline: Pipeline) -> None:
+    from rag.web.ui.chat import answer_stream
+
+    limiter = RateLimiter(1)
+
+    async def ask() -> str:
+        updates = [u async for u in answer_stream(seed_pipeline, limiter, "when was the Taraz attack?", [], [], "c")]
+        return str(updates[-1][0][-1]["content"])
+
+    assert "2011" in asyncio.run(ask())
+    refusal = asyncio.run(ask())
+    assert re.search(r"Too many questions at once; please try again in \d+ s\.", refusal)
+    assert "RAG_" not in refusal

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from rag.errors import IndexNotReadyError, IngestLockedError, InvalidQuestionError, RagError
 from rag.evaluation.summary_table import headline, summary_rows
 from rag.records import Answer, Citation
 
@@ -18,6 +19,8 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
 # Bidirectional controls reorder what the reader sees ("nalpak ecnerwal" shown as "kaplan lawrence").
 _BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
+# " (RAG_MAX_QUESTION_CHARS)" and the like: a setting name means something to an operator, not a visitor.
+_SETTING = re.compile(r"\s*\(RAG_[A-Z_]+[^)]*\)")
 # Paragraphs longer than this are trimmed to a window around the cited sentence.
 _MAX_CONTEXT_CHARS = 900
 
@@ -118,6 +121,17 @@ def error_html(message: str) -> str:
     return f'<div class="cc-error">{display_text(message)}</div>'
 
 
+def user_message(exc: RagError) -> str:
+    """What a visitor is told of a failed ask: why the question was refused, in words, without the setting names
+    and server paths that the CLI's and the API's messages carry for operators."""
+    if isinstance(exc, InvalidQuestionError):
+        text = _SETTING.sub("", str(exc))
+        return text[:1].upper() + text[1:] + "."
+    if isinstance(exc, IndexNotReadyError | IngestLockedError):
+        return "The articles are being prepared; please try again in a moment."
+    return "Sorry, answering failed; please try again later."
+
+
 def articles_html(rows: list[tuple[str, str, int]]) -> str:
     """The corpus tab's table of (source, title, sentences)."""
     if not rows:
@@ -138,9 +152,3 @@ def summary_html(summary: dict[str, Any]) -> str:
     return (f'<div class="cc-eval-summary"><p><strong>{display_text(headline(summary))}</strong></p>'
             f'<table class="cc-articles"><thead><tr><th>metric</th><th>value</th><th></th></tr></thead>'
             f"<tbody>{rows}</tbody></table></div>")
-
-
-def stream_prefixes(text: str, step: int = 3) -> list[str]:
-    """Growing prefixes of ``text``, ``step`` words at a time, for streaming it into a chat."""
-    words = re.findall(r"\S+\s*", text)
-    return ["".join(words[:i]) for i in range(step, len(words), step)] + [text]

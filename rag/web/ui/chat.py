@@ -16,8 +16,15 @@ from rag.pipeline import Pipeline
 from rag.records import Answer, AnswerDelta, CitationsFound
 from rag.web.collections import Collections
 from rag.web.limits import RateLimiter, client_key
-from rag.web.render import CitationContext, context_for, error_html, message_html, question_html
-from rag.web.ui.suggestions import SuggestionCache
+from rag.web.render import (
+    CitationContext,
+    context_for,
+    error_html,
+    message_html,
+    question_html,
+    user_message,
+)
+from rag.web.suggestions import SuggestionCache
 
 log = logging.getLogger(__name__)
 SUGGESTION_SLOTS = 4
@@ -71,10 +78,10 @@ async def answer_stream(pipeline: Pipeline, limiter: RateLimiter, question: str,
                 draft = answer
             yield [*messages, {"role": "assistant", "content": message_html(draft, anchor, *contexts)}], turns
     except RagError as exc:
-        yield [*messages, {"role": "assistant", "content": error_html(str(exc))}], turns
+        yield [*messages, {"role": "assistant", "content": error_html(user_message(exc))}], turns
     except Exception as exc:  # keep the chat usable; the details go to the server log
         log.exception("ask failed", exc_info=exc)
-        failure = error_html("Sorry, answering failed (see the server log).")
+        failure = error_html("Sorry, answering failed; please try again later.")
         yield [*messages, {"role": "assistant", "content": failure}], turns
 
 

@@ -80,7 +80,7 @@ def admit_questions(pipeline: Pipeline, limiter: RateLimiter, client: str, token
         return
     allowed = settings.public_eval_questions
     if allowed == 0:
-        raise AdminError("evaluation needs the admin token here (RAG_PUBLIC_EVAL_QUESTIONS=0)")
+        raise AdminError("evaluation needs the admin token on this server")
     if asked > allowed:
         raise AdminError(f"without the admin token an evaluation may ask at most {allowed} questions, this one "
                          f"asks {asked}: set 'Only the first N questions', or run `rag eval` on your own machine")
