@@ -299,13 +299,7 @@ class Pipeline:
                                    timings={**state.timings, "llm": _ms(started)})
 
     def _finish(self, state: AskState) -> Answer:
-        draft = state.draft
-        assert draft is not None
-        timings = {**state.timings, "total": round(sum(state.timings.values()), 2)}
-        answer = Answer(question=state.question, answer=draft.answer, short_answer=draft.short_answer,
-                        abstained=draft.abstained, citations=draft.citations, timings_ms=timings,
-                        confidence=draft.confidence, answerer=state.answerer,
-                        search_query=state.query if state.query != state.question else None)
+        answer = _record(state)
         self.counters.count(answer)
         return answer
 
@@ -315,6 +309,11 @@ class Pipeline:
         turns = validate_history(history, self.settings.max_question_chars)
         return AskState(question=text, history=turns, k=validate_k(k) or self.settings.top_k,
                         question_vector=question_vector)
+
+    def extractive(self, question: str) -> Answer:
+        """The extractive answer alone, not counted in ``counters``: for questions the app asks itself (suggested
+        questions), which must neither call an LLM nor count as answers served."""
+        return _record(self._prepare.invoke(self._start(question, None, None)))
 
     def ask(self, question: str, history: Sequence[Turn | BaseMessage | dict[str, str]] | None = None,
             k: int | None = None, question_vector: np.ndarray | None = None,
@@ -364,6 +363,17 @@ def _step(method: Callable[[AskState, RunnableConfig], Any], name: str) -> Runna
 
     step.__signature__ = inspect.signature(step)  # type: ignore[attr-defined]
     return RunnableLambda(step, name=name)
+
+
+def _record(state: AskState) -> Answer:
+    """The ``Answer`` record of a state whose draft (the LLM's, when it wrote one) is final."""
+    draft = state.draft
+    assert draft is not None
+    timings = {**state.timings, "total": round(sum(state.timings.values()), 2)}
+    return Answer(question=state.question, answer=draft.answer, short_answer=draft.short_answer,
+                  abstained=draft.abstained, citations=draft.citations, timings_ms=timings,
+                  confidence=draft.confidence, answerer=state.answerer,
+                  search_query=state.query if state.query != state.question else None)
 
 
 def _ms(started: float) -> float:

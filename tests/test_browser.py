@@ -5,6 +5,7 @@ to docs/img/."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ from rag import Pipeline
 from rag.web.server import build_app, widget_script
 from tests.conftest import ARTIFACTS, ROOT, free_port
 from tests.contrast import AA, text_contrasts
-from tests.live_server import LiveApp, ServerThread, serve_folder, shared_app
+from tests.live_server import LiveApp, ServerThread, seed_copy_pipeline, serve_folder, shared_app, start_app
+from tests.openai_server import FakeOpenAI, FakeOpenAIThread
+from tests.openai_server import Script as LLMScript
 from tests.sse_script import Script, serve_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -506,3 +509,32 @@ def test_api_docs_load_from_the_app_itself(browser: object, live_app: LiveApp, p
         assert not view.external, f"requests left the machine: {view.external}"
     finally:
         view.close()
+
+
+def test_widget_streams_a_real_llm_clients_tokens(browser: object, host_page: tuple[Path, str],
+                                                  tmp_path: Path) -> None:
+    reply = json.dumps({"answer": "The Taraz attack took place in 2011, as the first cited sentence says [S1].",
+                        "citations": ["S1", "S99"], "abstain": False})
+    fake = FakeOpenAI(default=LLMScript(reply, chunk=4, delay_s=0.1))
+    folder, host_url = host_page
+    with FakeOpenAIThread(fake, free_port()) as endpoint:
+        pipeline = seed_copy_pipeline(tmp_path, llm_base_url=endpoint.base_url, llm_model="test-model",
+                                      rate_limit_per_minute=0)
+        with start_app(pipeline) as server:
+            view = Page(browser, {_host(server.url), _host(host_url)}, viewport=DESKTOP)
+            page = view.page
+            try:
+                Widget(view).open(f"{host_url}/{host_with_widget(folder, server.url)}")
+                page.fill("#citechat-widget input", TARAZ)
+                page.click("#citechat-widget form button")
+                answer = page.locator("#citechat-widget .msg.bot:not(.welcome)").first
+                answer.get_by_text("The Taraz attack took").wait_for(timeout=ANSWER_MS)
+                assert answer.get_attribute("aria-busy") == "true", "the model's first words show while it writes"
+                assert "as the first cited sentence says" not in answer.inner_text()
+                answer.and_(page.locator("[aria-busy=false]")).wait_for(timeout=ANSWER_MS)
+                assert "The Taraz attack took place in 2011, as the first cited sentence says" in answer.inner_text()
+                assert answer.locator(".cite").count() == 1, "the invented S99 is dropped from the final sources"
+            finally:
+                view.close()
+    call, = fake.calls
+    assert call.stream and call.finished

@@ -63,3 +63,13 @@ def test_llm_without_the_llm_extra_says_which_extra(monkeypatch: pytest.MonkeyPa
     with pytest.raises(MissingExtraError, match=r"pip install 'citechat\[llm\]'") as caught:
         make_chat_model(settings)
     assert caught.value.exit_code == 8
+
+
+def test_questions_the_app_asks_itself_reach_no_llm_and_count_nothing(seed_pipeline: Pipeline) -> None:
+    reply = json.dumps({"answer": "from the LLM [S1]", "citations": ["S1"], "abstain": False})
+    pipeline = llm_pipeline(seed_pipeline, reply)
+    answer = pipeline.extractive("when was the Taraz attack?")
+    assert answer.answerer == "extractive" and answer.short_answer == "2011"
+    assert pipeline.counters.llm_calls == 0 and pipeline.counters.answered == {"extractive": 0, "llm": 0}
+    assert pipeline.ask("when was the Taraz attack?").answerer == "llm"
+    assert pipeline.counters.llm_calls == 1 and pipeline.counters.answered["llm"] == 1

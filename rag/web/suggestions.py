@@ -59,7 +59,7 @@ def answerable_suggestions(pipeline: Pipeline, limit: int = MAX_SUGGESTIONS) -> 
         if n >= _MAX_CANDIDATES:
             break
         try:
-            answer = pipeline.ask(question)
+            answer = pipeline.extractive(question)
         except Exception as exc:  # suggestions are optional: a failure must not break the page
             log.warning("suggestion %r failed: %s", question, exc)
             continue
