@@ -3,6 +3,8 @@ OpenAI-compatible server, through the web API (streamed and not), `rag ask` and 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -223,3 +225,21 @@ def test_rag_serve_streams_the_endpoints_tokens(llm_app: LLMApp, tmp_path: Path)
         server.terminate()
         server.wait(30)
 
+
+
+def test_the_chat_ui_shows_the_models_words_as_they_arrive(llm_app: LLMApp) -> None:
+    from rag.web.limits import RateLimiter
+    from rag.web.ui.chat import answer_stream
+
+    llm_app.script(GOOD, chunk=3, delay_s=0.02)
+
+    async def chat() -> list[str]:
+        return [str(messages[-1]["content"]) async for messages, _ in
+                answer_stream(llm_app.pipeline, RateLimiter(0), QUESTION, [], [], "client")]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # an event loop of its own, whatever ran before
+        shown = pool.submit(asyncio.run, chat()).result()
+    growing = [text for text in shown if "The Taraz attack" in text]
+    assert len(growing) >= 5, "the answer grows in the chat as the model writes it"
+    assert "took place in 2011" not in growing[0] and "took place in 2011" in growing[-1]
+    assert "cc-sources" in shown[-1] and len(llm_app.fake.calls) == 1
