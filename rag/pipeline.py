@@ -242,9 +242,9 @@ class Pipeline:
 
     # -- answering --------------------------------------------------------------------------------------------
     def _build_chain(self) -> tuple[Runnable[AskState, AskState], Runnable[AskState, Answer]]:
-        """condense the question → retrieve candidates (as this index's retriever) → the extractive draft, then
-        → the answer, the LLM's when one is configured; each step a runnable, timed. The first part is
-        what a streamed answer runs before its tokens."""
+        """(condense the question → retrieve candidates through this index's retriever → draft the extractive
+        answer) → generate the answer (the LLM's, when one is configured); each step a runnable, timed. The part in
+        brackets is returned alone too: a streamed answer runs it before the LLM's tokens."""
         prepare = (_step(self._condense, "condense") | _step(self._retrieve, "retrieve")
                    | _step(self._draft, "draft"))
         return prepare, prepare | _step(self._generate, "generate")
