@@ -94,5 +94,6 @@ def test_any_provider_through_init_chat_model(seed_pipeline: Pipeline) -> None:
 def test_an_unknown_provider_or_a_missing_key_is_a_clear_error(seed_pipeline: Pipeline, value: str,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with pytest.raises(RagError, match="RAG_LLM"):
+    with pytest.raises(RagError, match="RAG_LLM") as caught:
         make_chat_model(seed_pipeline.settings.with_overrides(llm=value))
+    assert "\n" not in str(caught.value), "the CLI's errors are one line"

@@ -94,13 +94,19 @@ def _init_chat_model(settings: Settings) -> BaseChatModel:
     try:
         model = init_chat_model(settings.llm, **options)
     except ImportError as exc:  # the provider's integration package is not installed
-        raise RagError(f"RAG_LLM={settings.llm}: {exc}") from None
+        raise RagError(f"RAG_LLM={settings.llm}: {_first_line(exc)}") from None
     except ValueError as exc:  # an unknown provider, or a model name it cannot place
-        raise RagError(f"invalid setting RAG_LLM: {exc}") from None
+        raise RagError(f"invalid setting RAG_LLM: {_first_line(exc)} (give it as provider:model, e.g."
+                       " openai:gpt-4o-mini)") from None
     except Exception as exc:  # the provider's own check, e.g. a missing API key
-        raise RagError(f"RAG_LLM={settings.llm}: {exc}") from None
+        raise RagError(f"RAG_LLM={settings.llm}: {_first_line(exc)}") from None
     assert isinstance(model, BaseChatModel)
     return model
+
+
+def _first_line(exc: Exception) -> str:
+    """LangChain's errors run to a list of every provider: the CLI's errors are one line."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def label(i: int) -> str:
