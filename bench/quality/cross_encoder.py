@@ -28,11 +28,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from retrieval import first_hit, gold_rows, metrics, question_vectors, rows_by_source  # noqa: E402
-from squad import DATA, build_index, configure, load_questions, source_by_title, split_articles  # noqa: E402
+from retrieval import first_hit, metrics, retrieved_v11  # noqa: E402
+from squad import DATA, configure, split_articles  # noqa: E402
 
 from rag.answer.compose import sentence_window  # noqa: E402
-from rag.retrieve import search  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "cross_encoder.json"
 KS = (3, 5, 8)
@@ -44,16 +43,9 @@ def retrieval_data(out: Path) -> list[dict]:
     cache = out / "retrieval.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
-    pipeline, offsets = build_index()
-    snapshot = pipeline.snapshot()
-    questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
-    rows_of = rows_by_source(snapshot)
-    vecs = question_vectors(pipeline, [q.text for q in questions], "v11")
+    snapshot, retrieved = retrieved_v11(TOP)
     items = []
-    for i, q in enumerate(questions):
-        cands = search(q.text, snapshot, pipeline.embedder, pipeline.settings.candidates, pipeline.weights,
-                       query_vector=vecs[i])[:TOP]
-        gold = gold_rows(q, snapshot, rows_of)
+    for _, q, cands, gold in retrieved:
         rows = [c.row for c in cands]
         items.append({"qid": q.qid, "article": q.article, "question": q.text, "rows": rows,
                       "scores": [float(c.score) for c in cands], "gold": gold,

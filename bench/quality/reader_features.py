@@ -23,15 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abstention import FIXED, Case, build_cases, prf, threshold_for, tune_only_v20  # noqa: E402
-from retrieval import first_hit, gold_rows, question_vectors, rows_by_source  # noqa: E402
+from retrieval import first_hit, retrieved_v11  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
-from squad import CACHE, DATA, build_index, configure, load_questions, source_by_title, split_articles  # noqa: E402
+from squad import CACHE, DATA, build_index, configure, source_by_title, split_articles  # noqa: E402
 
 from rag.answer.abstention import AbstentionModel  # noqa: E402
 from rag.answer.compose import sentence_window  # noqa: E402
 from rag.answer.reader import Reader, load_reader, model_dir  # noqa: E402
 from rag.index.snapshot import Snapshot  # noqa: E402
-from rag.retrieve import search  # noqa: E402
 
 FIT_ON = {"17", "4"}
 # The margin given when nothing was read, and the cap on any margin used as a feature.
@@ -85,21 +84,14 @@ def ranking_data(readers: Readers, m: int) -> list[dict]:
     cache = CACHE / f"reader-ranking-{m}.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
-    pipeline, offsets = build_index()
-    snapshot = pipeline.snapshot()
-    questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
-    rows_of = rows_by_source(snapshot)
-    vecs = question_vectors(pipeline, [q.text for q in questions], "v11")
+    snapshot, retrieved = retrieved_v11(10)
     out = []
-    for i, q in enumerate(questions):
-        cands = search(q.text, snapshot, pipeline.embedder, pipeline.settings.candidates, pipeline.weights,
-                       query_vector=vecs[i])[:10]
-        gold = gold_rows(q, snapshot, rows_of)
+    for i, q, cands, gold in retrieved:
         readings = read_windows(readers.for_article(q.article), q.text, [c.row for c in cands[:m]], snapshot)
         out.append({"article": q.article, "rows": [c.row for c in cands], "scores": [c.score for c in cands],
                     "gold": gold, "readings": readings})
         if i % 500 == 0:
-            print(f"ranking: {i}/{len(questions)}", flush=True)
+            print(f"ranking: {i} questions read", flush=True)
     cache.write_bytes(pickle.dumps(out))
     return out
 

@@ -10,6 +10,7 @@ import argparse
 import pickle
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from squad import (  # noqa: E402
 )
 
 from rag.index.snapshot import Snapshot  # noqa: E402
-from rag.retrieve import FusionWeights, search  # noqa: E402
+from rag.retrieve import Candidate, FusionWeights, search  # noqa: E402
 
 
 def rows_by_source(snapshot: Snapshot) -> dict[str, list[int]]:
@@ -44,6 +45,24 @@ def gold_rows(q: Question, snapshot: Snapshot, rows_of: dict[str, list[int]]) ->
     """Rows of the question's article whose sentence contains one of its answer starts."""
     return {r for r in rows_of[q.source] for a in q.answer_starts
             if snapshot.starts[r] <= a < snapshot.ends[r]}
+
+
+def retrieved_v11(top: int = 10) -> tuple[Snapshot, Iterator[tuple[int, Question, list[Candidate], set[int]]]]:
+    """The 17-article v1.1 index's snapshot, and for each of its questions (numbered) the top ``top`` candidates of
+    ``search`` and the gold rows: what the re-ranking experiments read."""
+    pipeline, offsets = build_index()
+    snapshot = pipeline.snapshot()
+    questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
+    rows_of = rows_by_source(snapshot)
+    vecs = question_vectors(pipeline, [q.text for q in questions], "v11")
+
+    def each() -> Iterator[tuple[int, Question, list[Candidate], set[int]]]:
+        for i, q in enumerate(questions):
+            cands = search(q.text, snapshot, pipeline.embedder, pipeline.settings.candidates, pipeline.weights,
+                           query_vector=vecs[i])[:top]
+            yield i, q, cands, gold_rows(q, snapshot, rows_of)
+
+    return snapshot, each()
 
 
 def metrics(ranks: list[int | None]) -> dict[str, float]:
