@@ -92,3 +92,16 @@ def test_training_windows_hold_their_answers_and_keep_held_out_articles_apart() 
     # One fold of the tuning articles more is held out, and never the same one twice.
     folds = [held_out_titles(REPO_SLICE, fold) - held for fold in (0, 1)]
     assert folds[0] and folds[1] and not folds[0] & folds[1]
+
+
+def test_tied_ends_go_to_the_longer_span() -> None:
+    import numpy as np
+
+    from rag.answer.reader import END_TIE, best_token_span
+
+    start = np.array([0.0, 5.0, 0.0, 0.0, 0.0])
+    tied = np.array([0.0, 0.0, 4.0, 0.0, 4.0 - END_TIE / 2])
+    clear = np.array([0.0, 0.0, 4.0, 0.0, 4.0 - 2 * END_TIE])
+    assert best_token_span(start, tied, [1, 2, 3, 4])[1:3] == (1, 4)
+    assert best_token_span(start, clear, [1, 2, 3, 4])[1:3] == (1, 2)
+    assert best_token_span(start, tied, [1, 2, 3, 4], tie=0.0)[1:3] == (1, 2)

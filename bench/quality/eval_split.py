@@ -1,4 +1,5 @@
-"""Split a ``rag eval --out`` results file of the shared SQuAD files into tuning and held-out articles.
+"""Split a ``rag eval --out`` results file of the shared SQuAD files into tuning and held-out articles, with the
+held-out answerable questions by question word.
 
 Run: ``.venv/bin/python bench/quality/eval_split.py results.jsonl``
 """
@@ -37,6 +38,7 @@ def main() -> None:
         abstained = sum(r["abstained"] for r in sel) / n
         print(f"| {label} | {len(sel)} | {hit1:.3f} | {mrr:.3f} | {em:.3f} | {f1:.3f} | {contains:.3f} |"
               f" {abstained:.3f} |")
+    by_type(rows, {_key(t) for t in held})
     if not any(not r["answerable"] for r in rows):
         return
     print("\n| articles | questions | abstention precision | recall | F1 | false abstention |")
@@ -50,6 +52,20 @@ def main() -> None:
         f = 2 * p * rec / (p + rec) if p + rec else 0.0
         false = sum(r["abstained"] and r["answerable"] for r in sel) / max(sum(r["answerable"] for r in sel), 1)
         print(f"| {label} | {len(sel)} | {p:.3f} | {rec:.3f} | {f:.3f} | {false:.3f} |")
+
+
+def by_type(rows: list[dict], held: set[str]) -> None:
+    """hit@1 / EM / F1 of the held-out answerable questions per question word (``rag eval``'s ``type``)."""
+    sel = [r for r in rows if _key(Path(r["source"] or "").stem) in held and r["answerable"]]
+    print("\n| held-out, by type | n | hit@1 / EM / F1 |")
+    print("|---|---|---|")
+    for kind in ("when", "who", "where", "what", "which", "how many", "how", "why", "other"):
+        group = [r for r in sel if r["type"] == kind]
+        if group:
+            n = len(group)
+            hit = sum(r["evidence_rank"] == 1 for r in group) / n
+            em, f1 = (sum(r[m] or 0 for r in group) / n for m in ("em", "f1"))
+            print(f"| {kind} | {n} | {hit:.3f} / {em:.3f} / {f1:.3f} |")
 
 
 if __name__ == "__main__":

@@ -7,13 +7,19 @@ from dataclasses import dataclass
 from rag.answer.abstention import AbstentionModel
 from rag.answer.question_types import answer_type, span_type
 from rag.answer.reader import Reader
-from rag.answer.spans import best_span
+from rag.answer.spans import best_span, has_answer_type
 from rag.index.snapshot import Snapshot
 from rag.records import Citation
 from rag.retrieve import Candidate
 from rag.text import normalize_for_match
 
 ABSTAIN_TEXT = "The corpus does not say. I found no sentence that answers this question."
+# The reader reads only questions the abstention model judged answerable, so its span beats the heuristic one even
+# when "no answer" narrowly wins: a span in the top sentence stands down to this margin. A span in another sentence
+# moves that sentence to the first citation and needs the surer READER_MOVE. Both fitted out of fold on the tuning
+# articles (bench/quality/reader_floor.py, docs/reader.md).
+READER_FLOOR = -4.0
+READER_MOVE = 2.0
 
 
 @dataclass
@@ -39,15 +45,17 @@ class ReadSpan:
 def read_span(question: str, candidates: list[Candidate], snapshot: Snapshot, reader: Reader, n: int
               ) -> ReadSpan | None:
     """The reader's best span over the windows (sentence and neighbours) of the top ``n`` candidates, kept only
-    when it lies inside one sentence and beats "no answer"."""
+    when it lies inside one sentence and beats "no answer" by the margin its place needs (``READER_FLOOR`` in the
+    top sentence, ``READER_MOVE`` elsewhere)."""
     read = [sentence_window(snapshot, cand.row) for cand in candidates[:n]]
     windows, layouts = [w for w, _ in read], [layout for _, layout in read]
     best: ReadSpan | None = None
     for window, layout, reading in zip(windows, layouts, reader.read(question, windows), strict=True):
-        if reading.margin <= 0 or (best is not None and reading.margin <= best.margin):
+        if best is not None and reading.margin <= best.margin:
             continue
         holder = next((row for row, a, b in layout if a <= reading.start and reading.end <= b), None)
-        if holder is not None:
+        needed = READER_FLOOR if holder == candidates[0].row else READER_MOVE
+        if holder is not None and reading.margin > needed:
             best = ReadSpan(window[reading.start:reading.end].strip(), holder, reading.margin)
     return best if best is not None and best.text else None
 
@@ -102,16 +110,23 @@ def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snap
                       reader_candidates: int = 1) -> Draft:
     """Short span + supporting sentence, or an abstention below ``threshold``. With a reader, its span among the
     top candidates' windows and the sentence holding it come first; the heuristic span of the best citation is the
-    fallback when the reader finds no span that beats "no answer"."""
+    fallback when the reader is unsure or its span is not of the type a date or number question asks for."""
     confidence = answerable_probability(question, candidates, snapshot, model)
     if confidence < threshold:
         return Draft(ABSTAIN_TEXT, None, True, [], round(confidence, 4))
+    kind = span_type(question)
     found = read_span(question, candidates, snapshot, reader, reader_candidates) if reader is not None else None
+    heuristic = None
+    # A date or number question whose reader span holds no date or number ("when …?" → "gunman") takes the
+    # heuristic span of that type instead, when the top sentence has one (bench/quality/reader_floor.py).
+    if found is None or not has_answer_type(found.text, kind):
+        heuristic = best_span(question, snapshot.texts[candidates[0].row], kind)
+        found = None if heuristic else found
     # The sentence holding the reader's span ranks first, so it carries the best score it was preferred over.
     promoted = (found.row, float(candidates[0].score)) if found else None
     citations = select_citations(candidates, snapshot, k, promoted)
     top = citations[0]
-    span = found.text if found else best_span(question, top.text, span_type(question))
+    span = found.text if found else heuristic
     sentence = " ".join(top.text.split())
     answer = f"{span} — “{sentence}” [1]" if span else f"{sentence} [1]"
     return Draft(answer, span, False, citations, round(confidence, 4))

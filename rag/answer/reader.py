@@ -23,6 +23,9 @@ MODEL_FILE = "reader.int8.onnx"
 MAX_TOKENS = 160
 # Longest answer span, in tokens.
 MAX_SPAN_TOKENS = 30
+# Ends scoring within this of the best one are ties, left to int8 rounding: the longer span wins them, as the float
+# graph more often chooses (docs/reader.md, "Ties").
+END_TIE = 0.05
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,11 @@ class Reader:
         return readings
 
 
-def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_SPAN_TOKENS
-                    ) -> tuple[float, int, int, float]:
+def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_SPAN_TOKENS,
+                    tie: float = END_TIE) -> tuple[float, int, int, float]:
     """(span score, start token, end token, no-answer score): the best start+end over context tokens with the end
-    at or after the start and at most ``max_tokens`` long, against the first token's start+end."""
+    at or after the start and at most ``max_tokens`` long (the last of tied ends), against the first token's
+    start+end."""
     null = float(start[0] + end[0])
     if not context:
         return -1e9, 0, 0, null
@@ -100,7 +104,9 @@ def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_
     gap = idx[None, :] - idx[:, None]
     scores = np.where((gap >= 0) & (gap < max_tokens), scores, -1e9)
     i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return float(scores[i, j]), int(idx[i]), int(idx[j]), null
+    best = float(scores[i, j])
+    last = int(np.nonzero(scores[i] >= best - tie)[0].max())
+    return best, int(idx[i]), int(idx[last]), null
 
 
 def verified_graph(folder: Path) -> Path:

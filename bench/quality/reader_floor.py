@@ -1,0 +1,119 @@
+"""When should the reader's span give way to the heuristic one? Short answers and top citations of the top window.
+
+The answer path reads the top candidate's window. The reader's span stands when it beats "no answer" by more than
+a floor, else the heuristic span of the top sentence does; a span in a neighbour moves that sentence to the first
+citation, so it needs a surer margin. The abstention model has already judged the question answerable by then,
+so an unsure span may still beat the heuristic one. Both thresholds are chosen on the tuning articles, each
+tuning question read by the fold reader that never saw its article (see ``reader_features.py``); held-out
+questions are read by the shipped reader and only reported.
+
+Run: ``.venv/bin/python bench/quality/reader_floor.py --squad-v11 … --folds DIR0,DIR1 [--refresh]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reader_features import Readers  # noqa: E402
+from retrieval import retrieved_v11  # noqa: E402
+from squad import CACHE, configure, split_articles  # noqa: E402
+
+from rag.answer.compose import sentence_window  # noqa: E402
+from rag.answer.question_types import span_type  # noqa: E402
+from rag.answer.spans import best_span, has_answer_type  # noqa: E402
+from rag.evaluation.metrics import best_over_golds, exact_match, token_f1  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Item:
+    """One v1.1 question's top window as the answer path sees it."""
+
+    article: str
+    question: str
+    answers: list[str]
+    top_row: int
+    gold: set[int]
+    heuristic: str | None
+    span: str
+    holder: int  # the row holding the reader's span, -1 when it crosses sentences
+    margin: float
+
+
+def items(readers: Readers, refresh: bool) -> list[Item]:
+    cache = CACHE / "reader-floor.pkl"
+    if cache.exists() and not refresh:
+        return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
+    snapshot, retrieved = retrieved_v11(1)
+    out = []
+    for i, q, cands, gold in retrieved:
+        row = cands[0].row
+        window, layout = sentence_window(snapshot, row)
+        reading = readers.for_article(q.article).read(q.text, [window])[0]
+        holder = next((r for r, a, b in layout if a <= reading.start and reading.end <= b), -1)
+        heuristic = best_span(q.text, snapshot.texts[row], span_type(q.text))
+        out.append(Item(q.article, q.text, q.answers, row, gold, heuristic, window[reading.start:reading.end].strip(),
+                        holder, reading.margin))
+        if i % 1000 == 0:
+            print(f"{i} questions read", flush=True)
+    cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+def answer(item: Item, floor: float, move: float, typed: bool) -> tuple[str, int]:
+    """The short answer and the first cited row: the reader's span stands when its margin beats ``floor`` and it
+    lies in the top sentence, or beats ``move`` wherever it lies (its sentence is then cited first); else the
+    heuristic span of the top sentence. ``typed``: the heuristic span also wins when a date or number question's
+    reader span holds no date or number."""
+    stands = item.holder >= 0 and item.span and (item.margin > move or item.margin > floor and
+                                                  item.holder == item.top_row)
+    if stands and typed and item.heuristic and not has_answer_type(item.span, span_type(item.question)):
+        stands = False
+    return (item.span, item.holder) if stands else (item.heuristic or "", item.top_row)
+
+
+def scores(sel: list[Item], floor: float, move: float, typed: bool = False) -> tuple[float, float, float]:
+    em, f1, hit = [], [], []
+    for it in sel:
+        span, first = answer(it, floor, move, typed)
+        em.append(best_over_golds(exact_match, span, it.answers))
+        f1.append(best_over_golds(token_f1, span, it.answers))
+        hit.append(first in it.gold)
+    return float(np.mean(hit)), float(np.mean(em)), float(np.mean(f1))
+
+
+def main() -> None:
+    configure()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--folds", required=True, help="comma-separated fold reader folders (fold 0 first)")
+    parser.add_argument("--refresh", action="store_true", help="read again (after the shipped reader changed)")
+    args = parser.parse_args()
+    data = items(Readers([Path(p) for p in args.folds.split(",")]), args.refresh)
+    tune = set(split_articles()[0])
+    tuning = [d for d in data if d.article in tune]
+    held = [d for d in data if d.article not in tune]
+    never = float("inf")
+    rules = [(f, m) for f in (2.0, 0.0, -2.0, -4.0, -6.0, -float("inf")) for m in (0.0, 2.0, 4.0) if m >= f]
+    best = max(rules, key=lambda r: sum(scores(tuning, *r)))
+    print("| span stands in the top sentence when margin > | elsewhere (moving the citation) when > | tune hit@1 | "
+          "tune EM | tune F1 | held-out hit@1 | held-out EM | held-out F1 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for floor, move in [(never, never), *rules]:
+        label = ("never (heuristic span only) | never" if floor == never else
+                 ("any margin" if floor == -never else f"{floor:g}") + f" | {move:g}"
+                 + (" (fitted)" if (floor, move) == best else ""))
+        cells = (*scores(tuning, floor, move), *scores(held, floor, move))
+        print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
+    cells = (*scores(tuning, *best, typed=True), *scores(held, *best, typed=True))
+    print(f"| {best[0]:g}, and a date or number question's span must hold one | {best[1]:g} | "
+          + " | ".join(f"{v:.3f}" for v in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
