@@ -34,3 +34,14 @@ def test_closer_evidence_is_more_likely_answerable() -> None:
     text = "Astana is the capital."
     low, high = (model.probability(model.features(candidate(d), text, text, AnswerType.PLACE)) for d in (0.2, 0.8))
     assert 0.0 < low < high < 1.0
+
+
+def test_nothing_retrieved_abstains_even_at_threshold_zero() -> None:
+    import numpy as np
+
+    from rag.answer.compose import extractive_answer
+    from rag.index.snapshot import Snapshot
+
+    empty = Snapshot.from_sentences("g0", [], np.zeros((0, 384), np.float32))
+    draft = extractive_answer("Who founded it?", [], empty, 3, AbstentionModel(), 0.0)
+    assert draft.abstained and draft.citations == [] and draft.short_answer is None

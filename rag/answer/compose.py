@@ -112,7 +112,7 @@ def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snap
     top candidates' windows and the sentence holding it come first; the heuristic span of the best citation is the
     fallback when the reader is unsure or its span is not of the type a date or number question asks for."""
     confidence = answerable_probability(question, candidates, snapshot, model)
-    if confidence < threshold:
+    if confidence < threshold or not candidates:  # nothing retrieved abstains even at threshold 0
         return Draft(ABSTAIN_TEXT, None, True, [], round(confidence, 4))
     kind = span_type(question)
     found = read_span(question, candidates, snapshot, reader, reader_candidates) if reader is not None else None
