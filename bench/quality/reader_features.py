@@ -28,7 +28,7 @@ from seed import seed_pipeline  # noqa: E402
 from squad import CACHE, DATA, build_index, configure, source_by_title, split_articles  # noqa: E402
 
 from rag.answer.abstention import AbstentionModel  # noqa: E402
-from rag.answer.compose import sentence_window  # noqa: E402
+from rag.answer.compose import sentence_window, span_holder  # noqa: E402
 from rag.answer.reader import Reader, load_reader, model_dir  # noqa: E402
 from rag.index.snapshot import Snapshot  # noqa: E402
 
@@ -73,8 +73,8 @@ def read_windows(reader: Reader, question: str, rows: list[int], snapshot: Snaps
     built = [sentence_window(snapshot, r) for r in rows]
     out = []
     for (_, layout), reading in zip(built, reader.read(question, [w for w, _ in built]), strict=True):
-        holder = next((r for r, a, b in layout if a <= reading.start and reading.end <= b), -1)
-        out.append(WindowReading(reading.margin, holder))
+        holder = span_holder(layout, reading.start, reading.end)
+        out.append(WindowReading(reading.margin, -1 if holder is None else holder))
     return out
 
 

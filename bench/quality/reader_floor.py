@@ -25,7 +25,7 @@ from reader_features import Readers  # noqa: E402
 from retrieval import retrieved_v11  # noqa: E402
 from squad import CACHE, configure, split_articles  # noqa: E402
 
-from rag.answer.compose import sentence_window  # noqa: E402
+from rag.answer.compose import sentence_window, span_holder  # noqa: E402
 from rag.answer.question_types import span_type  # noqa: E402
 from rag.answer.spans import best_span, has_answer_type  # noqa: E402
 from rag.evaluation.metrics import best_over_golds, exact_match, token_f1  # noqa: E402
@@ -56,10 +56,10 @@ def items(readers: Readers, refresh: bool) -> list[Item]:
         row = cands[0].row
         window, layout = sentence_window(snapshot, row)
         reading = readers.for_article(q.article).read(q.text, [window])[0]
-        holder = next((r for r, a, b in layout if a <= reading.start and reading.end <= b), -1)
+        holder = span_holder(layout, reading.start, reading.end)
         heuristic = best_span(q.text, snapshot.texts[row], span_type(q.text))
         out.append(Item(q.article, q.text, q.answers, row, gold, heuristic, window[reading.start:reading.end].strip(),
-                        holder, reading.margin))
+                        -1 if holder is None else holder, reading.margin))
         if i % 1000 == 0:
             print(f"{i} questions read", flush=True)
     cache.write_bytes(pickle.dumps(out))

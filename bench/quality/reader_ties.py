@@ -26,11 +26,9 @@ from rag.evaluation.metrics import best_over_golds, exact_match  # noqa: E402
 
 def logits(reader: Reader, question: str, window: str) -> tuple[list[tuple[int, int]], list[int], np.ndarray,
                                                                   np.ndarray]:
-    (enc,) = reader.tokenizer.encode_batch([(question, window)])
-    feed = {"input_ids": np.array([enc.ids]), "attention_mask": np.array([enc.attention_mask]),
-            "token_type_ids": np.array([enc.type_ids])}
-    start, end = reader.session.run(["start_logits", "end_logits"], feed)
-    return enc.offsets, [t for t, s in enumerate(enc.sequence_ids) if s == 1], start[0], end[0]
+    """Token offsets, context tokens and start/end logits of one window."""
+    (enc,), starts, ends = reader.logits(question, [window])
+    return enc.offsets, [t for t, s in enumerate(enc.sequence_ids) if s == 1], starts[0], ends[0]
 
 
 def main() -> None:

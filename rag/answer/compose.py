@@ -53,11 +53,17 @@ def read_span(question: str, candidates: list[Candidate], snapshot: Snapshot, re
     for window, layout, reading in zip(windows, layouts, reader.read(question, windows), strict=True):
         if best is not None and reading.margin <= best.margin:
             continue
-        holder = next((row for row, a, b in layout if a <= reading.start and reading.end <= b), None)
+        holder = span_holder(layout, reading.start, reading.end)
         needed = READER_FLOOR if holder == candidates[0].row else READER_MOVE
         if holder is not None and reading.margin > needed:
             best = ReadSpan(window[reading.start:reading.end].strip(), holder, reading.margin)
     return best if best is not None and best.text else None
+
+
+def span_holder(layout: list[tuple[int, int, int]], start: int, end: int) -> int | None:
+    """The row of the window's sentence (``sentence_window``'s layout) that holds the span, None when it crosses
+    sentences."""
+    return next((row for row, a, b in layout if a <= start and end <= b), None)
 
 
 def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +70,20 @@ class Reader:
         """The best span of each window (one batch, padded to the longest)."""
         if not windows:
             return []
+        encodings, starts, ends = self.logits(question, windows)
+        readings = []
+        for enc, start, end in zip(encodings, starts, ends, strict=True):
+            context = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
+            score, i, j, null = best_token_span(start, end, context)
+            if score <= -1e9:
+                readings.append(Reading(0, 0, score, null))
+            else:
+                readings.append(Reading(enc.offsets[i][0], enc.offsets[j][1], score, null))
+        return readings
+
+    def logits(self, question: str, windows: list[str]) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """The tokenised (question, window) pairs with their start and end logits, one batch padded to the longest
+        (rows past a pair's own tokens are padding)."""
         with self._lock:  # the tokenizer's truncation settings are shared state
             encodings = self.tokenizer.encode_batch([(question, w) for w in windows])
         width = max(len(e.ids) for e in encodings)
@@ -80,15 +95,7 @@ class Reader:
                 "attention_mask": column([e.attention_mask for e in encodings]),
                 "token_type_ids": column([e.type_ids for e in encodings])}
         starts, ends = self.session.run(["start_logits", "end_logits"], feed)
-        readings = []
-        for enc, start, end in zip(encodings, starts, ends, strict=True):
-            context = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
-            score, i, j, null = best_token_span(start, end, context)
-            if score <= -1e9:
-                readings.append(Reading(0, 0, score, null))
-            else:
-                readings.append(Reading(enc.offsets[i][0], enc.offsets[j][1], score, null))
-        return readings
+        return encodings, starts, ends
 
 
 def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_SPAN_TOKENS,
