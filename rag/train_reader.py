@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.reader import MAX_TOKENS, best_token_span
+from rag.answer.reader import MAX_TOKENS, best_token_span, open_session
 from rag.evaluation.datasets import squad_article_split
 from rag.evaluation.metrics import best_over_golds, exact_match, token_f1
 from rag.ingest.splitting import sentence_spans
@@ -236,6 +236,8 @@ def main() -> None:
     parser.add_argument("--neighbours", type=int, default=1, help="sentences each side of the answer's")
     parser.add_argument("--wrong-windows", type=float, default=0.3,
                         help="share of answerable questions that also read a retrieved-but-wrong window")
+    parser.add_argument("--quantisation", choices=sorted(QUANTISATION), default="dynamic",
+                        help="int8 weights and activations (dynamic) or int8 weights with float arithmetic (weights)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
     parser.add_argument("--fold", type=int, help="also hold out this fold of the tuning articles (out-of-fold "
@@ -296,11 +298,7 @@ def main() -> None:
                       output_names=["start_logits", "end_logits"], opset_version=17, dynamo=False,
                       dynamic_axes={n: {0: "batch", 1: "tokens"} for n in
                                     ["input_ids", "attention_mask", "token_type_ids", "start_logits", "end_logits"]})
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # The word embeddings (a Gather) are half the graph: quantised too, the graph fits the package's 30 MB budget.
-    quantize_dynamic(str(float_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul", "Gather"])
+    quantise(float_path, int8_path, args.quantisation)
     onnx_scores = {name: evaluate(onnx_logits(path, valid_rows), valid_rows, valid)
                    for name, path in (("float", float_path), ("int8", int8_path))}
     record = {
@@ -312,17 +310,70 @@ def main() -> None:
         "device": device, "train_seconds": round(train_s, 1), "validation": history, "onnx_validation": onnx_scores,
         "sha256": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (float_path, int8_path)},
         "bytes": {p.name: p.stat().st_size for p in (float_path, int8_path)},
-        "quantisation": "onnxruntime quantize_dynamic: QInt8, per channel, MatMul and Gather (word embeddings)",
+        "quantisation": QUANTISATION[args.quantisation],
     }
     (args.out / "reader.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"train_seconds": record["train_seconds"], "onnx_validation": onnx_scores}, indent=2))
 
 
+QUANTISATION = {
+    "dynamic": "onnxruntime quantize_dynamic: QInt8, per channel, MatMul and Gather (word embeddings)",
+    "weights": "int8 weights, float arithmetic: word embeddings by onnxruntime quantize_dynamic (QInt8, per channel, "
+               "Gather only); every MatMul weight symmetric per output column, read through DequantizeLinear "
+               "(rag.train_reader.weight_only_int8)",
+}
+
+
+def quantise(float_path: Path, out: Path, how: str = "dynamic") -> None:
+    """The graph that ships: int8 weights, a quarter of the float graph's bytes, inside the package's 30 MB budget.
+    ``dynamic`` also rounds the activations to 8 bits at run time; ``weights`` keeps float arithmetic, closer to the
+    float graph's spans but about 1.7x slower (docs/reader.md, "Quantisation"). The word embeddings (a Gather) are
+    half the graph and are int8 either way."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    if how == "dynamic":
+        quantize_dynamic(str(float_path), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul", "Gather"])
+        return
+    embedded = out.with_suffix(".gather.onnx")
+    quantize_dynamic(str(float_path), str(embedded), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["Gather"])
+    weight_only_int8(embedded, out)
+    embedded.unlink()
+
+
+def weight_only_int8(src: Path, out: Path) -> None:
+    """Every MatMul whose second input is a float matrix reads it from int8 (symmetric, one scale per output
+    column) through a DequantizeLinear."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(src))
+    weights = {t.name: t for t in model.graph.initializer}
+    nodes = []
+    for node in model.graph.node:
+        # Popped: a weight two MatMuls share is dequantised once, under its own name, for both.
+        tensor = weights.pop(node.input[1], None) if node.op_type == "MatMul" else None
+        if tensor is not None and tensor.data_type == TensorProto.FLOAT and len(tensor.dims) == 2:
+            name = tensor.name
+            w = numpy_helper.to_array(tensor)
+            scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0).astype(np.float32)
+            q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+            model.graph.initializer.remove(tensor)
+            model.graph.initializer.extend([numpy_helper.from_array(q, f"{name}_int8"),
+                                            numpy_helper.from_array(scale, f"{name}_scale"),
+                                            numpy_helper.from_array(np.zeros_like(q[0]), f"{name}_zero")])
+            nodes.append(helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale", f"{name}_zero"],
+                                          [name], axis=1, name=f"{name}_dequantise"))
+        nodes.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(out))
+
+
 def onnx_logits(path: Path, rows: list[dict[str, Any]]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Start/end logits of every row from an ONNX reader graph, one row at a time (as the answer path runs it)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     out = []
     for r in rows:
         feed = {k: np.asarray([r[k]], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}

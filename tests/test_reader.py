@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,28 @@ def test_tied_ends_go_to_the_longer_span() -> None:
     assert best_token_span(start, tied, [1, 2, 3, 4])[1:3] == (1, 4)
     assert best_token_span(start, clear, [1, 2, 3, 4])[1:3] == (1, 2)
     assert best_token_span(start, tied, [1, 2, 3, 4], tie=0.0)[1:3] == (1, 2)
+
+
+def test_weight_only_quantisation_stores_int8_and_keeps_float_arithmetic(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from rag.answer.reader import open_session
+    from rag.train_reader import weight_only_int8
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(16, 4)).astype(np.float32) * np.array([1.0, 0.01, 5.0, 0.3], dtype=np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "one_matmul",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "float.onnx")
+    weight_only_int8(tmp_path / "float.onnx", tmp_path / "int8.onnx")
+
+    stored = {t.name: t.data_type for t in onnx.load(tmp_path / "int8.onnx").graph.initializer}
+    assert stored["w_int8"] == TensorProto.INT8 and "w" not in stored
+    x = rng.normal(size=(3, 16)).astype(np.float32)
+    got = open_session(tmp_path / "int8.onnx").run(None, {"x": x})[0]
+    # One scale per output column: the 0.01-wide column is as exact, relatively, as the 5-wide one.
+    assert (np.abs(got - x @ w) <= 0.02 * np.abs(x @ w).max(axis=0)).all()
