@@ -1,5 +1,5 @@
 """Split a ``rag eval --out`` results file of the shared SQuAD files into tuning and held-out articles, with the
-held-out answerable questions by question word.
+held-out answerable questions by question word and their EM misses by whether the top sentence was right.
 
 Run: ``.venv/bin/python bench/quality/eval_split.py results.jsonl``
 """
@@ -66,6 +66,11 @@ def by_type(rows: list[dict], held: set[str]) -> None:
             hit = sum(r["evidence_rank"] == 1 for r in group) / n
             em, f1 = (sum(r[m] or 0 for r in group) / n for m in ("em", "f1"))
             print(f"| {kind} | {n} | {hit:.3f} / {em:.3f} / {f1:.3f} |")
+    right = [r for r in sel if r["evidence_rank"] == 1]
+    misses = sum(not r["em"] for r in sel)
+    print(f"\nHeld-out EM misses: {misses}; {sum(not r['em'] for r in right)} with the right top sentence (EM there"
+          f" {sum(r['em'] or 0 for r in right) / max(len(right), 1):.3f}), {misses - sum(not r['em'] for r in right)}"
+          " with a wrong one.")
 
 
 if __name__ == "__main__":
