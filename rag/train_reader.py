@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.reader import MAX_TOKENS, best_token_span, open_session
+from rag.answer.reader import END_TIE, MAX_TOKENS, best_token_span, context_tokens, open_session
 from rag.evaluation.datasets import squad_article_split
 from rag.evaluation.metrics import best_over_golds, exact_match, token_f1
 from rag.ingest.splitting import sentence_spans
@@ -165,12 +165,11 @@ def evaluate(logits: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, A
     """EM/F1 of the best span on answerable windows; no-answer accuracy on the others (span vs null + margin)."""
     em = f1 = answered_right = n_ans = n_none = none_right = 0.0
     for (start, end), row, ex in zip(logits, rows, examples, strict=True):
-        ctx = [t for t, s in enumerate(row["sequence_ids"]) if s == 1]
-        score, i, j, null = best_token_span(start, end, ctx)
-        says_none = null > score + margin
+        span = row_span(start, end, row, margin)
+        says_none = span is None
         if ex.answers:
             n_ans += 1
-            pred = "" if says_none else ex.window[row["offsets"][i][0]:row["offsets"][j][1]]
+            pred = "" if span is None else ex.window[row["offsets"][span[0]][0]:row["offsets"][span[1]][1]]
             golds = [ex.window[a:b] for a, b in ex.answers]
             em += best_over_golds(exact_match, pred, golds)
             f1 += best_over_golds(token_f1, pred, golds)
@@ -182,6 +181,18 @@ def evaluate(logits: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, A
             "answered_when_answerable": round(answered_right / max(n_ans, 1), 4),
             "no_answer_accuracy": round(none_right / max(n_none, 1), 4), "answerable": int(n_ans),
             "no_answer": int(n_none)}
+
+
+def row_span(start: np.ndarray, end: np.ndarray, row: dict[str, Any], margin: float = 0.0, tie: float = END_TIE
+             ) -> tuple[int, int] | None:
+    """The first and last token of a row's best span, None when "no answer" beats it by more than ``margin``."""
+    score, i, j, null = best_token_span(start, end, context_tokens(row["sequence_ids"]), tie=tie)
+    return None if null > score + margin else (i, j)
+
+
+def row_feed(row: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One encoded row as the reader graph's inputs, a batch of one."""
+    return {k: np.asarray([row[k]], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
 
 
 def _logits(model: Any, rows: list[dict[str, Any]], torch: Any, device: str, size: int = 64
@@ -329,17 +340,24 @@ def quantise(float_path: Path, out: Path, how: str = "dynamic") -> None:
     ``dynamic`` also rounds the activations to 8 bits at run time; ``weights`` keeps float arithmetic, closer to the
     float graph's spans but about 1.7x slower (docs/reader.md, "Quantisation"). The word embeddings (a Gather) are
     half the graph and are int8 either way."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     if how == "dynamic":
-        quantize_dynamic(str(float_path), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gather"])
+        _quantize_dynamic(float_path, out, ["MatMul", "Gather"])
         return
     embedded = out.with_suffix(".gather.onnx")
-    quantize_dynamic(str(float_path), str(embedded), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["Gather"])
+    quantise_embeddings(float_path, embedded)
     weight_only_int8(embedded, out)
     embedded.unlink()
+
+
+def quantise_embeddings(src: Path, out: Path) -> None:
+    """Only the word embeddings (the Gather) to int8, per channel; they are looked up, not multiplied."""
+    _quantize_dynamic(src, out, ["Gather"])
+
+
+def _quantize_dynamic(src: Path, out: Path, ops: list[str]) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=ops)
 
 
 def weight_only_int8(src: Path, out: Path) -> None:
@@ -376,8 +394,7 @@ def onnx_logits(path: Path, rows: list[dict[str, Any]]) -> list[tuple[np.ndarray
     session = open_session(path)
     out = []
     for r in rows:
-        feed = {k: np.asarray([r[k]], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
-        start, end = session.run(["start_logits", "end_logits"], feed)
+        start, end = session.run(["start_logits", "end_logits"], row_feed(r))
         out.append((start[0], end[0]))
     return out
 

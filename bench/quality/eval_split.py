@@ -67,10 +67,9 @@ def by_type(rows: list[dict], held: set[str]) -> None:
             em, f1 = (sum(r[m] or 0 for r in group) / n for m in ("em", "f1"))
             print(f"| {kind} | {n} | {hit:.3f} / {em:.3f} / {f1:.3f} |")
     right = [r for r in sel if r["evidence_rank"] == 1]
-    misses = sum(not r["em"] for r in sel)
-    print(f"\nHeld-out EM misses: {misses}; {sum(not r['em'] for r in right)} with the right top sentence (EM there"
-          f" {sum(r['em'] or 0 for r in right) / max(len(right), 1):.3f}), {misses - sum(not r['em'] for r in right)}"
-          " with a wrong one.")
+    misses, right_misses = sum(not r["em"] for r in sel), sum(not r["em"] for r in right)
+    print(f"\nHeld-out EM misses: {misses}; {right_misses} with the right top sentence (EM there"
+          f" {sum(r['em'] or 0 for r in right) / max(len(right), 1):.3f}), {misses - right_misses} with a wrong one.")
 
 
 if __name__ == "__main__":

@@ -20,25 +20,29 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.reader import best_token_span, open_session
-from rag.train_reader import build_examples, encode, evaluate, held_out_titles, onnx_logits, quantise
+from rag.answer.reader import open_session
+from rag.train_reader import (
+    build_examples,
+    encode,
+    evaluate,
+    held_out_titles,
+    onnx_logits,
+    quantise,
+    quantise_embeddings,
+    row_feed,
+    row_span,
+)
 
 
 def spans(logits: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, Any]]) -> list[tuple[int, int] | None]:
-    """Each row's best span in tokens, None for "no answer"."""
-    out: list[tuple[int, int] | None] = []
-    for row, (start, end) in zip(rows, logits, strict=True):
-        context = [t for t, s in enumerate(row["sequence_ids"]) if s == 1]
-        score, i, j, null = best_token_span(start, end, context, tie=0.0)
-        out.append((i, j) if score > null else None)
-    return out
+    """Each row's best span in tokens with no tie rule (the graphs' own choice), None for "no answer"."""
+    return [row_span(start, end, row, tie=0.0) for row, (start, end) in zip(rows, logits, strict=True)]
 
 
 def ms_per_window(graph: Path, rows: list[dict[str, Any]]) -> float:
     """Mean time of one window on one thread, as the answer path runs it, after a warm-up."""
     session = open_session(graph, threads=1)
-    feeds = [{k: np.asarray([r[k]], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
-             for r in rows]
+    feeds = [row_feed(r) for r in rows]
     for feed in feeds[:20]:
         session.run(None, feed)
     started = time.perf_counter()
@@ -50,7 +54,6 @@ def ms_per_window(graph: Path, rows: list[dict[str, Any]]) -> float:
 def matmul_nbits(float_path: Path, out: Path) -> bool:
     """ONNX Runtime's weight-only 8-bit MatMulNBits for the MatMuls, int8 word embeddings; False without onnx-ir."""
     try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
     except ImportError:
         return False
@@ -59,8 +62,7 @@ def matmul_nbits(float_path: Path, out: Path) -> bool:
     quantizer.process()
     matmuls = out.with_suffix(".matmul.onnx")
     quantizer.model.save_model_to_file(str(matmuls), use_external_data_format=False)
-    quantize_dynamic(str(matmuls), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["Gather"])
+    quantise_embeddings(matmuls, out)
     return True
 
 

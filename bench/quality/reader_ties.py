@@ -20,7 +20,7 @@ from retrieval import retrieved_v11  # noqa: E402
 from squad import configure, split_articles  # noqa: E402
 
 from rag.answer.compose import sentence_window  # noqa: E402
-from rag.answer.reader import Reader, best_token_span, model_dir  # noqa: E402
+from rag.answer.reader import Reader, best_token_span, context_tokens, model_dir  # noqa: E402
 from rag.evaluation.metrics import best_over_golds, exact_match  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def logits(reader: Reader, question: str, window: str) -> tuple[list[tuple[int, 
                                                                   np.ndarray]:
     """Token offsets, context tokens and start/end logits of one window."""
     (enc,), starts, ends = reader.logits(question, [window])
-    return enc.offsets, [t for t, s in enumerate(enc.sequence_ids) if s == 1], starts[0], ends[0]
+    return enc.offsets, context_tokens(enc.sequence_ids), starts[0], ends[0]
 
 
 def main() -> None:

@@ -69,8 +69,7 @@ class Reader:
         encodings, starts, ends = self.logits(question, windows)
         readings = []
         for enc, start, end in zip(encodings, starts, ends, strict=True):
-            context = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
-            score, i, j, null = best_token_span(start, end, context)
+            score, i, j, null = best_token_span(start, end, context_tokens(enc.sequence_ids))
             if score <= -1e9:
                 readings.append(Reading(0, 0, score, null))
             else:
@@ -92,6 +91,11 @@ class Reader:
                 "token_type_ids": column([e.type_ids for e in encodings])}
         starts, ends = self.session.run(["start_logits", "end_logits"], feed)
         return encodings, starts, ends
+
+
+def context_tokens(sequence_ids: list[int | None]) -> list[int]:
+    """The positions of the window's tokens (sequence 1) in a tokenised (question, window) pair."""
+    return [t for t, s in enumerate(sequence_ids) if s == 1]
 
 
 def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_SPAN_TOKENS,
