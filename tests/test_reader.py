@@ -95,6 +95,25 @@ def test_training_windows_hold_their_answers_and_keep_held_out_articles_apart() 
     assert folds[0] and folds[1] and not folds[0] & folds[1]
 
 
+def test_any_window_moves_training_answers_off_centre_and_leaves_validation_alone() -> None:
+    import random
+
+    from rag.train_reader import REPO_SLICE, build_examples, held_out_titles
+
+    held = held_out_titles(REPO_SLICE)
+    centred = build_examples([REPO_SLICE], held, 1, random.Random(13), 0.3)
+    placed = build_examples([REPO_SLICE], held, 1, random.Random(13), 0.3, random.Random(14))
+    assert placed[1] == centred[1]
+    pairs = [(c, p) for c, p in zip(centred[0], placed[0], strict=True) if c.kind == "answer"]
+    assert [c.qid for c, _ in pairs] == [p.qid for _, p in pairs]
+    moved = [(c, p) for c, p in pairs if c.window != p.window]
+    assert len(moved) > len(pairs) // 4
+    # An answer of the centred window, elsewhere in a window that still holds it (a wider or narrower window may
+    # hold another of the question's gold answers as well).
+    for c, p in moved:
+        assert {c.window[a:b] for a, b in c.answers} & {p.window[a:b] for a, b in p.answers}, (c, p)
+
+
 def test_tied_ends_go_to_the_longer_span() -> None:
     import numpy as np
 
