@@ -6,14 +6,16 @@ the team's SQuAD files:
     python -m rag.train_reader --squad-v11 ../shared/eval/squad/squad-v1.1-dev-shared.json \\
         --squad-v20 ../shared/eval/squad/squad-v2.0-dev-shared.json --out build/reader
 
-Each example is a question with a window of its paragraph: the sentence holding the answer and ``--neighbours``
-sentences each side, as the answer path will read them. "No answer" is the first token (SQuAD 2.0 style): SQuAD
-2.0's unanswerable questions read a window of their paragraph, and answerable questions also read a window of
-another paragraph of their article that shares the most words with them (retrieved-but-wrong). Whole articles are
-held out for validation: those at odd positions of the v1.1 file, the split ``docs/quality.md`` uses, so the
-reader never sees an article the quality figures hold out. Writes ``reader.onnx`` (float), ``reader.int8.onnx``
-and ``reader.json`` (data, hyper-parameters, time, validation scores, checksums). Needs torch and transformers
-(installed with sentence-transformers); uses a GPU when one is present.
+Each example is a question with a window of its paragraph that holds the answer's sentence: by default any run of
+2 × ``--neighbours`` + 1 sentences holding it, as the answer path reads a neighbour's window when the neighbour is
+retrieved first; with ``--no-any-window`` the one centred on it (validation windows are always centred).
+"No answer" is the first token (SQuAD 2.0 style): SQuAD 2.0's unanswerable questions read a window of their
+paragraph, and answerable questions also read a window of another paragraph of their article that shares the most
+words with them (retrieved-but-wrong).
+Whole articles are held out for validation: those at odd positions of the v1.1 file, the split ``docs/quality.md``
+uses, so the reader never sees an article the quality figures hold out. Writes ``reader.onnx`` (float),
+``reader.int8.onnx`` and ``reader.json`` (data, hyper-parameters, time, validation scores, checksums). Needs torch
+and transformers (installed with sentence-transformers); uses a GPU when one is present.
 """
 
 from __future__ import annotations
@@ -254,10 +256,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("build/reader"))
     parser.add_argument("--epochs", type=float, default=4.0)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=MAX_TOKENS)
     parser.add_argument("--neighbours", type=int, default=NEIGHBOURS, help="sentences each side of the answer's")
-    parser.add_argument("--any-window", action="store_true",
+    parser.add_argument("--any-window", action=argparse.BooleanOptionalAction, default=True,
                         help="a training question reads any window holding its answer's sentence, not only the "
                         "centred one (validation stays centred)")
     parser.add_argument("--wrong-windows", type=float, default=WRONG_WINDOWS,
