@@ -65,10 +65,12 @@ class Settings(BaseSettings):
     candidates: int = Field(50, ge=5, le=1000, description="Candidates fetched from each retriever before fusion.")
     abstain_threshold: float = Field(0.18, ge=0.0, le=1.0, description=(
         "Answer only when P(answerable) is at least this; 0.18 keeps false abstention at or under 3% on the SQuAD"
-        " tuning articles on large and small indexes, 3-4% on held-out ones (docs/quality.md)."))
+        " tuning articles on large and small indexes, 2-4% on held-out ones, with the reader on or off"
+        " (docs/quality.md)."))
     reader: Literal["on", "off"] = Field("on", description=(
         "The trained span reader (docs/reader.md) picks the short answer and the sentence holding it among the"
-        " top candidates; 'off' uses the heuristic span of the best retrieved sentence."))
+        " top candidates, and its confidence informs abstention; 'off' uses the heuristic span of the best retrieved"
+        " sentence and abstains on retrieval features alone."))
     reader_candidates: int = Field(1, ge=1, le=20, description=(
         "Retrieved sentences whose windows (the sentence and one neighbour each side) the reader reads; more let it"
         " move the citation further but cost ~20 ms each and measured worse (docs/reader.md)."))

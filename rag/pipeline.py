@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import ValidationError
 
-from rag.answer.abstention import AbstentionModel
+from rag.answer.abstention import READER_ABSTENTION, AbstentionModel
 from rag.answer.compose import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
 from rag.answer.history import search_query
 from rag.answer.llm import FAILED, LLMReply, generate, make_chat_model, stream_generate
@@ -161,7 +161,7 @@ class Pipeline:
         self.settings = settings or get_settings()
         self.embedder = SentenceEmbeddings.from_settings(self.settings)
         self.weights = weights or FusionWeights()
-        self.abstention = abstention or AbstentionModel()
+        self.abstention = abstention or (READER_ABSTENTION if self.settings.reader == "on" else AbstentionModel())
         self.chat_model = chat_model if chat_model is not None else make_chat_model(self.settings)
         self._store: SentenceStore | None = None
         self._snapshot: Snapshot | None = None

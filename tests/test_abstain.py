@@ -45,3 +45,21 @@ def test_nothing_retrieved_abstains_even_at_threshold_zero() -> None:
     empty = Snapshot.from_sentences("g0", [], np.zeros((0, 384), np.float32))
     draft = extractive_answer("Who founded it?", [], empty, 3, AbstentionModel(), 0.0)
     assert draft.abstained and draft.citations == [] and draft.short_answer is None
+
+
+def test_with_the_reader_its_margin_moves_the_decision_capped() -> None:
+    from rag.answer.abstention import MARGIN_CAP, READER_ABSTENTION
+
+    text = "Astana is the capital."
+
+    def probability(margin: float | None) -> float:
+        return READER_ABSTENTION.probability(READER_ABSTENTION.features(candidate(0.6), text, text,
+                                                                        AnswerType.PLACE, None, margin))
+
+    assert probability(-8.0) < probability(0.0) < probability(8.0)
+    assert probability(MARGIN_CAP) == probability(1000.0) and probability(-MARGIN_CAP) == probability(-1000.0)
+    # The model without the reader ignores a margin.
+    plain = AbstentionModel()
+    assert plain.features(candidate(0.6), text, text, AnswerType.PLACE, None, 5.0)["reader_margin"] == 5.0
+    assert plain.probability(plain.features(candidate(0.6), text, text, AnswerType.PLACE, None, 5.0)) == \
+        plain.probability(plain.features(candidate(0.6), text, text, AnswerType.PLACE))

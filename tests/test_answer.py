@@ -92,3 +92,10 @@ def test_langchain_retriever_returns_sentence_documents(seed_pipeline: Pipeline)
         assert doc.id == doc.metadata["sentence_id"]
         assert source_text[doc.metadata["start"]:doc.metadata["end"]] == doc.page_content
     assert docs[0].metadata["score"] >= docs[1].metadata["score"]
+
+
+def test_with_the_reader_on_the_abstention_model_is_the_one_fitted_with_its_margin(seed_pipeline: Pipeline) -> None:
+    from rag.answer.abstention import READER_ABSTENTION
+
+    assert seed_pipeline.settings.reader == "on" and seed_pipeline.abstention is READER_ABSTENTION
+    assert READER_ABSTENTION.reader_margin > 0

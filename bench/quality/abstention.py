@@ -49,12 +49,14 @@ class Case:
     sentence: str = ""
     context: str = ""
     kind: AnswerType = AnswerType.DESCRIPTION
+    reader_margin: float | None = None  # set by --reader-folds: the top window read out of fold
 
     def features(self, model: AbstentionModel) -> dict[str, float]:
         """The model's features for this case (zeros when nothing was retrieved)."""
         if not self.candidates:
             return dict.fromkeys(model.feature_names(), 0.0)
-        return model.features(self.candidates[0], self.sentence, self.context, self.kind, self.candidates)
+        return model.features(self.candidates[0], self.sentence, self.context, self.kind, self.candidates,
+                              self.reader_margin)
 
 
 def collect(pipeline, questions: list[str], vecs: np.ndarray, index: str, group: str,  # type: ignore[no-untyped-def]
@@ -130,6 +132,20 @@ def build_cases() -> list[Case]:
     return cases
 
 
+def with_reader_margins(cases: list[Case], folds: list[Path]) -> list[Case]:
+    """The cases the reader study reads (fits and reports; not the 6-article index's tuning cases), each with the
+    margin of the reader that never saw its article on its top window."""
+    from reader_features import NO_READING, Readers, case_readings, used
+
+    readings = case_readings(cases, Readers(folds), 1)
+    kept = []
+    for case, reads in zip(cases, readings, strict=True):
+        if used(case):
+            case.reader_margin = reads[0].margin if reads else NO_READING
+            kept.append(case)
+    return kept
+
+
 def prf(abstained: np.ndarray, answerable: np.ndarray) -> dict[str, float]:
     """Abstention precision/recall/F1 (positive class: unanswerable) and false abstention on answerable."""
     tp = int((abstained & ~answerable).sum())
@@ -196,8 +212,12 @@ def main() -> None:
     parser.add_argument("--cv", action="store_true", help="leave-one-tuning-article-out estimate, then stop")
     parser.add_argument("--threshold", type=float)
     parser.add_argument("--refresh", action="store_true", help="search again instead of using the cache")
+    parser.add_argument("--reader-folds", help="fold reader folders, fold 0 first: give every case the reader's "
+                        "margin on its top window, read out of fold (the reader_margin feature; docs/reader.md)")
     args = parser.parse_args()
     cases = build_cases()
+    if args.reader_folds:
+        cases = with_reader_margins(cases, [Path(p) for p in args.reader_folds.split(",")])
     model = AbstentionModel()
     fit_on = set(args.fit_on.split(","))
     names = [n for n in model.feature_names() if n not in FIXED] if args.features == "all" else \
@@ -232,6 +252,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for threshold in thresholds:
         for label, mask in rows:
+            if not mask.any():  # the 6-article index's tuning cases when --reader-folds leaves them out
+                continue
             m = prf(probs[mask] < threshold, y[mask])
             print(f"| {label} | {threshold:.3f} | {m['n']} | {m['precision']:.3f} | {m['recall']:.3f} |"
                   f" {m['F1']:.3f} | {m['false abstention']:.3f} |")

@@ -27,15 +27,13 @@ from retrieval import first_hit, retrieved_v11  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
 from squad import CACHE, DATA, build_index, configure, source_by_title, split_articles  # noqa: E402
 
-from rag.answer.abstention import AbstentionModel  # noqa: E402
+from rag.answer.abstention import MARGIN_CAP, AbstentionModel  # noqa: E402
 from rag.answer.compose import sentence_window, span_holder  # noqa: E402
 from rag.answer.reader import Reader, load_reader, model_dir  # noqa: E402
 from rag.index.snapshot import Snapshot  # noqa: E402
 
 FIT_ON = {"17", "4"}
-# The margin given when nothing was read, and the cap on any margin used as a feature.
-NO_READING = -20.0
-MARGIN_CAP = 10.0
+NO_READING = -20.0  # the margin given when nothing was read (capped like any other)
 
 
 def _capped(margin: float) -> float:
@@ -138,8 +136,9 @@ def pipelines() -> dict[str, object]:
 def case_readings(cases: list[Case], readers: Readers, m: int) -> list[list[WindowReading]]:
     """The top-``m`` windows of every abstention case, read by the reader that has not seen its article."""
     cache = CACHE / f"reader-cases-{m}.pkl"
-    if cache.exists():
-        return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
+    if cache.exists():  # plain tuples, so that abstention.py --reader-folds can load what this script wrote
+        rows = pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
+        return [[WindowReading(*r) for r in reads] for reads in rows]
     snapshots = {k: p.snapshot() for k, p in pipelines().items()}  # type: ignore[attr-defined]
     questions = _case_questions()
     assert len(questions) == len(cases), "the case cache is from other files: run abstention.py --refresh"
@@ -152,7 +151,7 @@ def case_readings(cases: list[Case], readers: Readers, m: int) -> list[list[Wind
         out.append(read_windows(reader, questions[i], [c.row for c in case.candidates[:m]], snapshots[case.index]))
         if i % 2000 == 0:
             print(f"abstention: {i}/{len(cases)}", flush=True)
-    cache.write_bytes(pickle.dumps(out))
+    cache.write_bytes(pickle.dumps([[(r.margin, r.holder) for r in reads] for reads in out]))
     return out
 
 

@@ -9,6 +9,9 @@ from rag.answer.question_types import AnswerType
 from rag.answer.spans import has_answer_type
 from rag.retrieve import Candidate
 
+# The reader's margin over "no answer" enters the model capped: one extreme reading must not outweigh the rest.
+MARGIN_CAP = 10.0
+
 
 @dataclass(frozen=True)
 class AbstentionModel:
@@ -28,6 +31,9 @@ class AbstentionModel:
     # Lead over the runner-up: its fitted weight came out negative and the lead grows on small indexes, so the
     # cross-validated choice dropped it (weight 0; `--features` can refit it).
     margin: float = 0.0
+    # The span reader's margin over "no answer" in the top candidate's window; 0 in the model used without the reader
+    # (READER_ABSTENTION below is the one fitted with it).
+    reader_margin: float = 0.0
     bias: float = -5.354
 
     def feature_names(self) -> list[str]:
@@ -35,8 +41,9 @@ class AbstentionModel:
         return [f.name for f in fields(self) if f.name != "bias"]
 
     def features(self, top: Candidate, sentence: str, context: str, kind: AnswerType,
-                 candidates: list[Candidate] | None = None) -> dict[str, float]:
-        """The features of the best candidate (and its lead over the runner-up) that the decision uses."""
+                 candidates: list[Candidate] | None = None, reader_margin: float | None = None) -> dict[str, float]:
+        """The features of the best candidate (and its lead over the runner-up, and the reader's margin on its
+        window when it was read) that the decision uses."""
         typed = has_answer_type(sentence, kind) or has_answer_type(context, kind)
         runner_up = candidates[1].score if candidates and len(candidates) > 1 else top.score
         return {
@@ -49,9 +56,18 @@ class AbstentionModel:
             "margin": top.score - runner_up,
             # "How many / how tall" with no number near the best sentence: the corpus rarely answers those.
             "number_missing": 0.0 if typed or kind not in (AnswerType.NUMBER, AnswerType.QUANTITY) else 1.0,
+            "reader_margin": 0.0 if reader_margin is None else max(-MARGIN_CAP, min(MARGIN_CAP, reader_margin)),
         }
 
     def probability(self, features: dict[str, float]) -> float:
         """P(the corpus answers the question) from the features."""
         z = self.bias + sum(getattr(self, name) * value for name, value in features.items())
         return 1.0 / (1.0 + math.exp(-z))
+
+
+# The model the answer path uses with the span reader on: the same features and fit, plus the reader's margin on the
+# top candidate's window, read out of fold on the tuning articles (bench/quality/abstention.py --reader-folds, with
+# the fold readers of docs/reader.md). Its largest threshold with <= 3 % false abstention on tune is 0.190, which
+# rounds down to the same RAG_ABSTAIN_THRESHOLD (0.18) as the model without it.
+READER_ABSTENTION = AbstentionModel(dense=4.393, coverage=0.981, type_match=0.407, sentence_coverage=0.635,
+                                    para_dense_max=1.588, number_missing=-0.792, reader_margin=0.043, bias=-4.862)

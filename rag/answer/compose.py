@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from rag.answer.abstention import AbstentionModel
 from rag.answer.question_types import answer_type, span_type
-from rag.answer.reader import Reader
+from rag.answer.reader import Reader, Reading
 from rag.answer.spans import best_span, has_answer_type
 from rag.index.snapshot import Snapshot
 from rag.records import Citation
@@ -15,7 +15,7 @@ from rag.retrieve import Candidate
 from rag.text import normalize_for_match
 
 ABSTAIN_TEXT = "The corpus does not say. I found no sentence that answers this question."
-# The reader reads only questions the abstention model judged answerable, so its span beats the heuristic one even
+# The reader's span stands only in questions the abstention model judged answerable, so it beats the heuristic one even
 # when "no answer" wins: a span in the top sentence stands at any margin. A span in another sentence moves that
 # sentence to the first citation and needs "no answer" beaten by READER_MOVE. Both fitted out of fold on the tuning
 # articles (bench/quality/reader_floor.py, docs/reader.md).
@@ -43,21 +43,35 @@ class ReadSpan:
     margin: float
 
 
-def read_span(question: str, candidates: list[Candidate], snapshot: Snapshot, reader: Reader, n: int
-              ) -> ReadSpan | None:
-    """The reader's best span over the windows (sentence and neighbours) of the top ``n`` candidates, kept only
-    when it lies inside one sentence and beats "no answer" by the margin its place needs (``READER_FLOOR`` in the
-    top sentence, ``READER_MOVE`` elsewhere)."""
-    read = [sentence_window(snapshot, cand.row) for cand in candidates[:n]]
-    windows, layouts = [w for w, _ in read], [layout for _, layout in read]
+@dataclass(frozen=True)
+class WindowRead:
+    """The reader on one candidate's window: the window, its sentences' layout and the reading."""
+
+    window: str
+    layout: list[tuple[int, int, int]]
+    reading: Reading
+
+
+def read_windows(question: str, candidates: list[Candidate], snapshot: Snapshot, reader: Reader, n: int
+                 ) -> list[WindowRead]:
+    """The windows (sentence and neighbours) of the top ``n`` candidates, read."""
+    built = [sentence_window(snapshot, cand.row) for cand in candidates[:n]]
+    readings = reader.read(question, [window for window, _ in built])
+    return [WindowRead(w, layout, r) for (w, layout), r in zip(built, readings, strict=True)]
+
+
+def read_span(reads: list[WindowRead], candidates: list[Candidate]) -> ReadSpan | None:
+    """The reader's best span over the windows read, kept only when it lies inside one sentence and beats "no
+    answer" by the margin its place needs (``READER_FLOOR`` in the top sentence, ``READER_MOVE`` elsewhere)."""
     best: ReadSpan | None = None
-    for window, layout, reading in zip(windows, layouts, reader.read(question, windows), strict=True):
+    for read in reads:
+        reading = read.reading
         if best is not None and reading.margin <= best.margin:
             continue
-        holder = span_holder(layout, reading.start, reading.end)
+        holder = span_holder(read.layout, reading.start, reading.end)
         needed = READER_FLOOR if holder == candidates[0].row else READER_MOVE
         if holder is not None and reading.margin > needed:
-            best = ReadSpan(window[reading.start:reading.end].strip(), holder, reading.margin)
+            best = ReadSpan(read.window[reading.start:reading.end].strip(), holder, reading.margin)
     return best if best is not None and best.text else None
 
 
@@ -102,27 +116,32 @@ def context_text(snapshot: Snapshot, row: int) -> str:
 
 
 def answerable_probability(question: str, candidates: list[Candidate], snapshot: Snapshot,
-                           model: AbstentionModel) -> float:
-    """P(answerable) of the best candidate; 0 when nothing was retrieved."""
+                           model: AbstentionModel, reader_margin: float | None = None) -> float:
+    """P(answerable) of the best candidate (``reader_margin``: the reader's on its window); 0 when nothing was
+    retrieved."""
     if not candidates:
         return 0.0
     top = candidates[0]
     kind = answer_type(question)
-    features = model.features(top, snapshot.texts[top.row], context_text(snapshot, top.row), kind, candidates)
+    features = model.features(top, snapshot.texts[top.row], context_text(snapshot, top.row), kind, candidates,
+                              reader_margin)
     return model.probability(features)
 
 
 def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snapshot, k: int,
                       model: AbstentionModel, threshold: float, reader: Reader | None = None,
                       reader_candidates: int = 1) -> Draft:
-    """Short span + supporting sentence, or an abstention below ``threshold``. With a reader, its span among the
-    top candidates' windows and the sentence holding it come first; the heuristic span of the best citation is the
-    fallback when the reader is unsure or its span is not of the type a date or number question asks for."""
-    confidence = answerable_probability(question, candidates, snapshot, model)
+    """Short span + supporting sentence, or an abstention below ``threshold``. With a reader, its margin on the top
+    window is one of the abstention model's features, and its span among the top candidates' windows and the
+    sentence holding it come first; the heuristic span of the best citation is the fallback when the reader is unsure
+    or its span is not of the type a date or number question asks for."""
+    reads = read_windows(question, candidates, snapshot, reader, reader_candidates) if reader and candidates else []
+    margin = reads[0].reading.margin if reads else None
+    confidence = answerable_probability(question, candidates, snapshot, model, margin)
     if confidence < threshold or not candidates:  # nothing retrieved abstains even at threshold 0
         return Draft(ABSTAIN_TEXT, None, True, [], round(confidence, 4))
     kind = span_type(question)
-    found = read_span(question, candidates, snapshot, reader, reader_candidates) if reader is not None else None
+    found = read_span(reads, candidates) if reads else None
     heuristic = None
     # A date or number question whose reader span holds no date or number (a "when" question read as a name) takes the
     # heuristic span of that type instead, when the top sentence has one (bench/quality/reader_floor.py).
