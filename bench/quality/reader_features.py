@@ -27,17 +27,14 @@ from retrieval import first_hit, retrieved_v11  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
 from squad import CACHE, DATA, build_index, configure, source_by_title, split_articles  # noqa: E402
 
-from rag.answer.abstention import MARGIN_CAP, AbstentionModel  # noqa: E402
-from rag.answer.compose import sentence_window, span_holder  # noqa: E402
+from rag.answer.abstention import AbstentionModel, capped_margin  # noqa: E402
+from rag.answer.compose import read_windows as read_rows  # noqa: E402
+from rag.answer.compose import span_holder  # noqa: E402
 from rag.answer.reader import Reader, load_reader, model_dir  # noqa: E402
 from rag.index.snapshot import Snapshot  # noqa: E402
 
 FIT_ON = {"17", "4"}
 NO_READING = -20.0  # the margin given when nothing was read (capped like any other)
-
-
-def _capped(margin: float) -> float:
-    return max(-MARGIN_CAP, min(MARGIN_CAP, margin))
 
 
 @dataclass(frozen=True)
@@ -68,11 +65,10 @@ class Readers:
 
 def read_windows(reader: Reader, question: str, rows: list[int], snapshot: Snapshot) -> list[WindowReading]:
     """Each row's window read; the holder is the sentence holding the span when the span stays inside one."""
-    built = [sentence_window(snapshot, r) for r in rows]
     out = []
-    for (_, layout), reading in zip(built, reader.read(question, [w for w, _ in built]), strict=True):
-        holder = span_holder(layout, reading.start, reading.end)
-        out.append(WindowReading(reading.margin, -1 if holder is None else holder))
+    for read in read_rows(question, rows, snapshot, reader):
+        holder = span_holder(read.layout, read.reading.start, read.reading.end)
+        out.append(WindowReading(read.reading.margin, -1 if holder is None else holder))
     return out
 
 
@@ -185,8 +181,8 @@ def abstention_report(cases: list[Case], readings: list[list[WindowReading]], ta
         f = case.features(zero)
         # The top window's margin (what RAG_READER_CANDIDATES=1 reads) and the best of the windows read, capped:
         # one extreme reading must not dominate the sum.
-        f["reader_margin"] = _capped(reads[0].margin if reads else NO_READING)
-        f["reader_max_margin"] = _capped(max((r.margin for r in reads), default=NO_READING))
+        f["reader_margin"] = capped_margin(reads[0].margin if reads else NO_READING)
+        f["reader_max_margin"] = capped_margin(max((r.margin for r in reads), default=NO_READING))
         return f
 
     feats = [row(c, r) for c, r in zip(cases, readings, strict=True)]

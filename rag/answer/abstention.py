@@ -13,6 +13,11 @@ from rag.retrieve import Candidate
 MARGIN_CAP = 10.0
 
 
+def capped_margin(margin: float) -> float:
+    """The reader's margin as the model uses it: within ±``MARGIN_CAP``."""
+    return max(-MARGIN_CAP, min(MARGIN_CAP, margin))
+
+
 @dataclass(frozen=True)
 class AbstentionModel:
     """P(answerable) = sigmoid(w · features + bias); coefficients fitted on SQuAD tuning articles (docs/quality.md)."""
@@ -56,7 +61,7 @@ class AbstentionModel:
             "margin": top.score - runner_up,
             # "How many / how tall" with no number near the best sentence: the corpus rarely answers those.
             "number_missing": 0.0 if typed or kind not in (AnswerType.NUMBER, AnswerType.QUANTITY) else 1.0,
-            "reader_margin": 0.0 if reader_margin is None else max(-MARGIN_CAP, min(MARGIN_CAP, reader_margin)),
+            "reader_margin": 0.0 if reader_margin is None else capped_margin(reader_margin),
         }
 
     def probability(self, features: dict[str, float]) -> float:

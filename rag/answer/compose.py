@@ -52,10 +52,9 @@ class WindowRead:
     reading: Reading
 
 
-def read_windows(question: str, candidates: list[Candidate], snapshot: Snapshot, reader: Reader, n: int
-                 ) -> list[WindowRead]:
-    """The windows (sentence and neighbours) of the top ``n`` candidates, read."""
-    built = [sentence_window(snapshot, cand.row) for cand in candidates[:n]]
+def read_windows(question: str, rows: list[int], snapshot: Snapshot, reader: Reader) -> list[WindowRead]:
+    """The windows (sentence and neighbours) of ``rows``, read."""
+    built = [sentence_window(snapshot, row) for row in rows]
     readings = reader.read(question, [window for window, _ in built])
     return [WindowRead(w, layout, r) for (w, layout), r in zip(built, readings, strict=True)]
 
@@ -135,7 +134,8 @@ def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snap
     window is one of the abstention model's features, and its span among the top candidates' windows and the
     sentence holding it come first; the heuristic span of the best citation is the fallback when the reader is unsure
     or its span is not of the type a date or number question asks for."""
-    reads = read_windows(question, candidates, snapshot, reader, reader_candidates) if reader and candidates else []
+    rows = [cand.row for cand in candidates[:reader_candidates]]
+    reads = read_windows(question, rows, snapshot, reader) if reader and rows else []
     margin = reads[0].reading.margin if reads else None
     confidence = answerable_probability(question, candidates, snapshot, model, margin)
     if confidence < threshold or not candidates:  # nothing retrieved abstains even at threshold 0
