@@ -227,7 +227,7 @@ class Pipeline:
     def warm_up(self) -> None:
         """Load the model and the snapshot now rather than on the first question."""
         self.snapshot()
-        self.embedder.encode_queries(["warm up"])
+        self.embedder.encode_questions(["warm up"])
         if self.reader is not None:
             self.reader.read("warm up", ["warm up"])
 
@@ -237,8 +237,9 @@ class Pipeline:
         return load_reader() if self.settings.reader == "on" else None
 
     def embed_questions(self, questions: Sequence[str]) -> np.ndarray:
-        """Question vectors for many questions at once (batched on every core), to pass to ``ask``."""
-        return self.embedder.encode_queries(list(questions))
+        """Question vectors for many questions at once (batched on every core), to pass to ``ask``: each question's
+        ranking and evidence vectors (``SentenceEmbeddings.encode_questions``)."""
+        return self.embedder.encode_questions(list(questions))
 
     # -- answering --------------------------------------------------------------------------------------------
     def _build_chain(self) -> tuple[Runnable[AskState, AskState], Runnable[AskState, Answer]]:

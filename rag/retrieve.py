@@ -27,13 +27,13 @@ class FusionWeights:
     """Linear weights over candidate features (a logistic fit on SQuAD tuning articles, see docs/quality.md)."""
 
     dense: float = 1.0
-    lexical: float = 0.0296
-    coverage: float = 0.594
+    lexical: float = 0.0
+    coverage: float = 0.525
     para_dense_max: float = 0.0
     para_dense_mean: float = 0.0
     para_lexical: float = 0.0
     para_lexical_sum: float = 0.0
-    para_coverage: float = 0.391
+    para_coverage: float = 0.344
     title_coverage: float = 0.0
     rrf: float = 0.0
     rrf_k: float = 60.0
@@ -135,12 +135,20 @@ def _top_rows(scores: np.ndarray, n: int) -> np.ndarray:
 
 def search(query: str, snapshot: Snapshot, embedder: SentenceEmbeddings, n_candidates: int,
            weights: FusionWeights = FusionWeights(), query_vector: np.ndarray | None = None) -> list[Candidate]:
-    """Candidates for ``query``, best first, scored by dense + lexical + paragraph-context features."""
+    """Candidates for ``query``, best first, scored by dense + lexical + paragraph-context features.
+    ``query_vector``: the question's ranking and evidence vectors (``SentenceEmbeddings.encode_questions``), or its
+    ranking vector alone (the evidence vector is then embedded here)."""
     if len(snapshot) == 0:
         return []
     # Embedding the question on another thread while the lexical side runs here measured ~0.5 ms slower per ask
     # (the thread hand-off and the GIL cost more than the overlap saves), so it is done inline.
-    qv = embedder.encode_queries([query])[0] if query_vector is None else query_vector
+    if query_vector is None:
+        qv, ev = embedder.encode_questions([query])[0]
+    elif query_vector.ndim == 2:
+        qv, ev = query_vector
+    else:
+        qv = query_vector
+        ev = qv if embedder.question_encoder == "packaged" else embedder.encode_packaged_queries([query])[0]
     bm25 = snapshot.lexical.scores(query)
     lex_hits = [int(r) for r in _top_rows(bm25, n_candidates)]
     terms = QueryTerms(query, snapshot)
@@ -153,6 +161,8 @@ def search(query: str, snapshot: Snapshot, embedder: SentenceEmbeddings, n_candi
     lo, hi = paragraph_windows(snapshot, row_ids, weights.radius)
     ctx = np.unique(np.concatenate([np.arange(a, b + 1) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]))
     sims = np.asarray(snapshot.vectors[ctx] @ qv, dtype=np.float64)
+    same = ev is qv or np.array_equal(ev, qv)
+    evidence_sims = sims if same else np.asarray(snapshot.vectors[ctx] @ ev, dtype=np.float64)
     present = terms.presence(snapshot, ctx)
     bm25_max = float(bm25.max()) or 1.0
     dense_rank = {r: i for i, (r, _) in enumerate(dense_hits)}
@@ -174,18 +184,26 @@ def search(query: str, snapshot: Snapshot, embedder: SentenceEmbeddings, n_candi
     in_title = np.array([title_of[snapshot.sources[r]] for r in rows]).reshape(n, len(terms.terms))
     ctx_bm25 = bm25[ctx].astype(np.float64)
     own_sims = sims[own]
+
+    def para_max(similarities: np.ndarray) -> np.ndarray:
+        # A one-sentence paragraph has no context: its own similarity stands in (neutral, not a penalty).
+        own_similarity = similarities[own]
+        return np.where(has_others, np.where(others, similarities, -np.inf).max(axis=1), own_similarity)
+
     feats = {
         "dense": own_sims,
         "lexical": bm25[rows].astype(np.float64) / bm25_max,
         "coverage": terms.covered_rows(present[own]),
-        # A one-sentence paragraph has no context: its own similarity stands in (neutral, not a penalty).
-        "para_dense_max": np.where(has_others, np.where(others, sims, -np.inf).max(axis=1), own_sims),
+        "para_dense_max": para_max(sims),
         "para_dense_mean": (window * sims).sum(axis=1) / window.sum(axis=1),
         "para_lexical": np.where(has_others, np.where(others, ctx_bm25, 0.0).max(axis=1), 0.0) / bm25_max,
         "para_lexical_sum": (window * ctx_bm25).sum(axis=1) / bm25_max,
         "para_coverage": terms.covered_rows(para_present),
         "title_coverage": terms.covered_rows(in_title),
         "context_coverage": terms.covered_rows(para_present | in_title),
+        # The packaged model's similarities, which the abstention model reads (the ranking ones when it ranks too).
+        "evidence_dense": evidence_sims[own],
+        "evidence_para_dense_max": para_max(evidence_sims),
         "rrf": np.array([1 / (weights.rrf_k + dense_rank.get(r, 1000)) + 1 / (weights.rrf_k + lex_rank.get(r, 1000))
                          for r in rows]),
     }

@@ -5,16 +5,28 @@ from rag.answer.question_types import AnswerType
 from rag.retrieve import Candidate
 
 
-def candidate(dense: float, score: float = 1.0) -> Candidate:
-    """A candidate with the features ``search()`` attaches to every row."""
-    return Candidate(0, score, {"dense": dense, "context_coverage": 0.8, "coverage": 0.7, "para_dense_max": 0.5,
-                                "unknown_names": 0.0, "unknown_terms": 0.0, "query_terms": 4.0})
+def candidate(dense: float, score: float = 1.0, ranking_dense: float | None = None) -> Candidate:
+    """A candidate with the features ``search()`` attaches to every row (``dense``: the packaged model's similarity,
+    which the abstention model reads; ``ranking_dense``: the ranking encoder's, the same by default)."""
+    ranking = dense if ranking_dense is None else ranking_dense
+    return Candidate(0, score, {"dense": ranking, "evidence_dense": dense, "context_coverage": 0.8, "coverage": 0.7,
+                                "para_dense_max": 0.5, "evidence_para_dense_max": 0.5, "unknown_names": 0.0,
+                                "unknown_terms": 0.0, "query_terms": 4.0})
 
 
 def test_every_feature_has_a_weight_and_every_weight_a_feature() -> None:
     model = AbstentionModel()
     features = model.features(candidate(0.6), "It opened in 1997.", "It opened in 1997.", AnswerType.DATE)
     assert sorted(features) == sorted(model.feature_names())
+
+
+def test_the_model_reads_the_packaged_similarity_not_the_ranking_one() -> None:
+    # The tuned question encoder ranks; its similarities are not on the scale the model was fitted on.
+    model = AbstentionModel()
+    sentence = "It opened in 1997."
+    plain = model.features(candidate(0.3), sentence, sentence, AnswerType.DATE)
+    tuned = model.features(candidate(0.3, ranking_dense=0.9), sentence, sentence, AnswerType.DATE)
+    assert plain == tuned and plain["dense"] == 0.3
 
 
 def test_number_missing_only_for_count_questions_without_a_number() -> None:

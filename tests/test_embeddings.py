@@ -69,11 +69,11 @@ def test_int8_graph_is_made_once_and_a_failure_falls_back_to_float(tmp_path: Pat
     stamp = path.stat().st_mtime_ns
     assert onnx_model.cached_int8_graph(tmp_path) == path and path.stat().st_mtime_ns == stamp
 
-    def broken(graph: Path, target: Path) -> None:
+    def broken(graph: Path, target: Path, gather: bool = False) -> None:
         target.write_bytes(b"not a graph")
         raise RuntimeError("quantiser failed")
 
-    monkeypatch.setattr(onnx_model, "_quantize", broken)
+    monkeypatch.setattr(onnx_model, "quantise_question_graph", broken)
     other = tmp_path / "other"
     other.mkdir()
     shutil.copy(onnx_model.cached_graph(tmp_path), other)  # the float graph is fine, only quantising fails

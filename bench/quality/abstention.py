@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from retrieval import question_vectors  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
-from squad import CACHE, DATA, build_index, configure, source_by_title, split_articles  # noqa: E402
+from squad import CACHE, DATA, build_index, configure, question_tag, source_by_title, split_articles  # noqa: E402
 
 from rag.answer.abstention import AbstentionModel  # noqa: E402
 from rag.answer.compose import context_text  # noqa: E402
@@ -95,14 +95,15 @@ def tune_only_v20() -> Path:
 
 def build_cases() -> list[Case]:
     """Every case of every index (searched once, then cached on disk)."""
-    cache = CACHE / "abstention-cases.pkl"
+    cache = CACHE / f"abstention-cases{question_tag()}.pkl"
     if cache.exists() and "--refresh" not in sys.argv:
         return [Case(**row) for row in pickle.loads(cache.read_bytes())]  # noqa: S301 - our own cache file
     tune_titles = set(split_articles()[0])
     big, _ = build_index()
     v20, v11 = _qas(DATA.v20), _qas(DATA.v11)
     vec = {q: v for qs, name in ((v20, "v20"), (v11, "v11"))
-           for (_, q, _), v in zip(qs, question_vectors(big, [q for _, q, _ in qs], name), strict=True)}
+           for (_, q, _), v in zip(qs, question_vectors(big, [q for _, q, _ in qs], name, [t for t, _, _ in qs]),
+                                   strict=True)}
     cases: list[Case] = []
 
     def add(pipeline, qs, index, group, exclude=None, answerable=None):  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abstention import FIXED, Case, build_cases, prf, threshold_for, tune_only_v20  # noqa: E402
 from retrieval import first_hit, retrieved_v11  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
-from squad import CACHE, DATA, build_index, configure, source_by_title, split_articles  # noqa: E402
+from squad import CACHE, DATA, build_index, configure, question_tag, source_by_title, split_articles  # noqa: E402
 
 from rag.answer.abstention import AbstentionModel, capped_margin  # noqa: E402
 from rag.answer.compose import read_windows as read_rows  # noqa: E402
@@ -75,7 +75,7 @@ def read_windows(reader: Reader, question: str, rows: list[int], snapshot: Snaps
 # -- re-ranking ---------------------------------------------------------------------------------------------------
 def ranking_data(readers: Readers, m: int) -> list[dict]:
     """Every v1.1 question on the 17-article index: top-10 rows, fused scores, gold labels, top-m readings."""
-    cache = CACHE / f"reader-ranking-{m}.pkl"
+    cache = CACHE / f"reader-ranking-{m}{question_tag()}.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
     snapshot, retrieved = retrieved_v11(10)
@@ -131,7 +131,7 @@ def pipelines() -> dict[str, object]:
 
 def case_readings(cases: list[Case], readers: Readers, m: int) -> list[list[WindowReading]]:
     """The top-``m`` windows of every abstention case, read by the reader that has not seen its article."""
-    cache = CACHE / f"reader-cases-{m}.pkl"
+    cache = CACHE / f"reader-cases-{m}{question_tag()}.pkl"
     if cache.exists():  # plain tuples, so that abstention.py --reader-folds can load what this script wrote
         rows = pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
         return [[WindowReading(*r) for r in reads] for reads in rows]

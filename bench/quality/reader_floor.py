@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reader_features import Readers  # noqa: E402
 from retrieval import retrieved_v11  # noqa: E402
-from squad import CACHE, configure, split_articles  # noqa: E402
+from squad import CACHE, configure, question_tag, split_articles  # noqa: E402
 
 from rag.answer.compose import sentence_window, span_holder  # noqa: E402
 from rag.answer.question_types import span_type  # noqa: E402
@@ -47,7 +47,7 @@ class Item:
 
 
 def items(readers: Readers, refresh: bool) -> list[Item]:
-    cache = CACHE / "reader-floor.pkl"
+    cache = CACHE / f"reader-floor{question_tag()}.pkl"
     if cache.exists() and not refresh:
         return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
     snapshot, retrieved = retrieved_v11(1)

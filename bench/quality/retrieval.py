@@ -25,10 +25,12 @@ from squad import (  # noqa: E402
     build_index,
     configure,
     load_questions,
+    question_tag,
     source_by_title,
     split_articles,
 )
 
+from rag.index.onnx_model import QUESTION_MODEL, OnnxEncoder, model_dir  # noqa: E402
 from rag.index.snapshot import Snapshot  # noqa: E402
 from rag.retrieve import Candidate, FusionWeights, search  # noqa: E402
 
@@ -54,7 +56,7 @@ def retrieved_v11(top: int = 10) -> tuple[Snapshot, Iterator[tuple[int, Question
     snapshot = pipeline.snapshot()
     questions = load_questions(DATA.v11, offsets, source_by_title(pipeline))
     rows_of = rows_by_source(snapshot)
-    vecs = question_vectors(pipeline, [q.text for q in questions], "v11")
+    vecs = question_vectors(pipeline, [q.text for q in questions], "v11", [q.article for q in questions])
 
     def each() -> Iterator[tuple[int, Question, list[Candidate], set[int]]]:
         for i, q in enumerate(questions):
@@ -105,14 +107,30 @@ def floors(questions: list[Question], snapshot: Snapshot, qvecs: np.ndarray, gol
     return out
 
 
-def question_vectors(pipeline, texts: list[str], name: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Question embeddings, cached beside the index (the same model always gives the same vectors)."""
-    path = CACHE / f"questions-{name}.npy"
+def question_vectors(pipeline, texts: list[str], name: str,  # type: ignore[no-untyped-def]
+                     titles: list[str] | None = None) -> np.ndarray:
+    """Question embeddings, cached beside the index (the same encoders always give the same vectors). With the
+    tuned question encoder and ``--question-folds``, a question of a tuning article (``titles``) is embedded by the
+    fold encoder that never saw that article; every other question by the shipped one."""
+    encoder = pipeline.embedder.question_encoder
+    path = CACHE / f"questions-{name}{question_tag()}.npy"
     if path.exists():
         vecs = np.load(path)
         if len(vecs) == len(texts):
             return vecs
     vecs = pipeline.embedder.encode_queries(texts)
+    if encoder == "tuned":
+        tuning = split_articles()[0]
+        if not DATA.question_folds:
+            print("warning: tuning questions embedded by the shipped question encoder, which was trained on them "
+                  "(pass --question-folds for out-of-fold vectors)", file=sys.stderr)
+        elif titles is not None:
+            for fold, folder in enumerate(DATA.question_folds):
+                own = {t for t in tuning[fold::len(DATA.question_folds)]}
+                rows = [i for i, t in enumerate(titles) if t in own]
+                if rows:
+                    encoder_of_fold = OnnxEncoder(folder / QUESTION_MODEL, model_dir())
+                    vecs[rows] = encoder_of_fold.encode([texts[i] for i in rows], 32)
     np.save(path, vecs)
     return vecs
 
@@ -133,7 +151,7 @@ def main() -> None:
     golds = [gold_rows(q, snapshot, rows_of) for q in questions]
     tune, held = split_articles()
     t0 = time.perf_counter()
-    qvecs = question_vectors(pipeline, [q.text for q in questions], "v11")
+    qvecs = question_vectors(pipeline, [q.text for q in questions], "v11", [q.article for q in questions])
     print(f"{len(snapshot)} sentences, {len(questions)} questions, encoded in {time.perf_counter() - t0:.1f}s,"
           f" {sum(1 for g in golds if not g)} questions with no gold sentence")
 

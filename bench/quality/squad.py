@@ -7,6 +7,7 @@ The index is built once with ``Pipeline.ingest`` under ``$CITECHAT_QUALITY_CACHE
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from rag import Pipeline, Settings
 from rag.evaluation.datasets import squad_article_split
+from rag.index.onnx_model import QUESTION_MODEL, question_model_dir
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 CACHE = Path(os.environ.get("CITECHAT_QUALITY_CACHE", "/tmp/citechat-quality"))
@@ -28,6 +30,9 @@ class DataFiles:
     v11: Path = REPO_DATA / "squad-v1.1-slice.json"
     v20_file: Path | None = None
     seed: Path = REPO_DATA / "seed_questions.jsonl"
+    # Fold question encoders (``python -m rag.train_questions --fold N``), fold 0 first: a tuning question is embedded
+    # by the one that never saw its article, so fits on tuning articles see the vectors unseen text gets.
+    question_folds: list[Path] = field(default_factory=list)
 
     @property
     def v20(self) -> Path:
@@ -48,6 +53,7 @@ def configure() -> None:
     parser.add_argument("--squad-v11", type=Path, help="SQuAD v1.1 file (default: the repository's slice)")
     parser.add_argument("--squad-v20", type=Path, help="SQuAD v2.0 file (needed by abstention.py)")
     parser.add_argument("--seed", type=Path, help="seed questions JSONL (default: the repository's)")
+    parser.add_argument("--question-folds", help="fold question encoder folders, fold 0 first (comma-separated)")
     known, rest = parser.parse_known_args(sys.argv[1:])
     for path in (known.squad_v11, known.squad_v20, known.seed):
         if path is not None and not path.is_file():
@@ -55,6 +61,11 @@ def configure() -> None:
     DATA.v11 = known.squad_v11 or DATA.v11
     DATA.v20_file = known.squad_v20 or DATA.v20_file
     DATA.seed = known.seed or DATA.seed
+    if known.question_folds:
+        DATA.question_folds = [Path(p) for p in known.question_folds.split(",")]
+        missing = [p for p in DATA.question_folds if not (p / "question.int8.onnx").is_file()]
+        if missing:
+            sys.exit(f"{missing[0]}: no question.int8.onnx (train it with python -m rag.train_questions --fold N)")
     sys.argv[1:] = rest
 
 
@@ -70,6 +81,16 @@ class Question:
     answers: list[str]
     answer_starts: list[int] = field(default_factory=list)
     answerable: bool = True
+
+
+def question_tag() -> str:
+    """What the question vectors of this run depend on, for cache file names: "" for the packaged encoder (its
+    caches predate the tuned one), else the shipped and fold graphs' digest."""
+    if Settings().question_encoder == "packaged":
+        return ""
+    graphs = [question_model_dir() / QUESTION_MODEL] + [f / QUESTION_MODEL for f in DATA.question_folds]
+    digest = hashlib.sha256(b"".join(hashlib.sha256(g.read_bytes()).digest() for g in graphs))
+    return "-tuned-" + digest.hexdigest()[:12]
 
 
 def article_file_name(title: str) -> str:

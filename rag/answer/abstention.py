@@ -52,12 +52,13 @@ class AbstentionModel:
         typed = has_answer_type(sentence, kind) or has_answer_type(context, kind)
         runner_up = candidates[1].score if candidates and len(candidates) > 1 else top.score
         return {
-            "dense": top.features["dense"],
+            # The packaged model's similarities: the tuned question encoder ranks, but its scale is not calibrated.
+            "dense": top.features["evidence_dense"],
             "coverage": top.features["context_coverage"],
             "type_match": 1.0 if typed else 0.0,
             "unknown_terms": min(top.features["unknown_names"], 2.0) / max(top.features["query_terms"], 1.0),
             "sentence_coverage": top.features["coverage"],
-            "para_dense_max": top.features["para_dense_max"],
+            "para_dense_max": top.features["evidence_para_dense_max"],
             "margin": top.score - runner_up,
             # "How many / how tall" with no number near the best sentence: the corpus rarely answers those.
             "number_missing": 0.0 if typed or kind not in (AnswerType.NUMBER, AnswerType.QUANTITY) else 1.0,

@@ -6,8 +6,6 @@ answer"), shipped as an int8 ONNX graph in ``rag/answer/reader_model/`` and chec
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import RagError
+from rag.index import onnx_model
 
 MODEL_FILE = "reader.int8.onnx"
 # Question plus window, in tokens: the length the reader was trained at.
@@ -132,18 +130,7 @@ def open_session(graph: Path, threads: int = 0) -> Any:
 
 def verified_graph(folder: Path) -> Path:
     """The shipped graph, after checking it against the checksum its training record gives."""
-    graph = folder / MODEL_FILE
-    try:
-        record = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
-        expected = record["sha256"][MODEL_FILE]
-        actual = hashlib.sha256(graph.read_bytes()).hexdigest()
-    except (OSError, ValueError, KeyError) as exc:
-        raise RagError(f"the reader model in {folder} is missing or unreadable ({exc}); reinstall citechat or set "
-                       "RAG_READER=off") from exc
-    if actual != expected:
-        raise RagError(f"{graph}: checksum {actual[:12]}… does not match the recorded {expected[:12]}…; reinstall "
-                       "citechat or set RAG_READER=off")
-    return graph
+    return onnx_model.verified_graph(folder, MODEL_FILE, "reader.json", "RAG_READER=off")
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ from rag.index import onnx_model
 log = logging.getLogger(__name__)
 Backend = Literal["onnx", "torch"]
 Precision = Literal["int8", "float32"]
+QuestionEncoder = Literal["tuned", "packaged"]
 # Up to this many texts (a question, a short article) is embedded on the calling thread alone: as fast, and it never
 # waits on a busy core. More are a bulk job, run as batches side by side.
 QUERY_TEXTS = 8
@@ -83,33 +84,35 @@ class SentenceEmbeddings(Embeddings):
     ``"torch"`` runs sentence-transformers itself, and is also what ``onnx`` falls back to if the export fails.
     Both give the same vectors (cosine ≥ 0.99999, checked at export and in tests). Questions go through
     ``encode_queries``: by default an int8 copy of the ONNX graph, ~2x faster on one core with retrieval
-    unchanged within noise (cosine ~0.993 to the float vector; docs/benchmarks.md); documents always get the
-    float model's vectors.
+    unchanged within noise (cosine ~0.993 to the float vector; docs/benchmarks.md), or with
+    ``question_encoder="tuned"`` (what ``Settings`` choose by default) the shipped fine-tuned graph; documents always
+    get the float model's vectors.
     """
 
     def __init__(self, batch_size: int = 32, bulk_threads: int = 0, backend: Backend = "onnx",
                  cache_dir: Path | None = None, question_cache: int = 1024,
-                 question_precision: Precision = "int8") -> None:
+                 question_precision: Precision = "int8", question_encoder: QuestionEncoder = "packaged") -> None:
         apply_process_defaults()  # offline hub, passive OpenMP: before any model runtime loads
         self.batch_size = batch_size
         self.bulk_threads = bulk_threads or os.cpu_count() or 1
         self.backend = backend
         self.cache_dir = cache_dir or default_cache_dir()
         self.question_precision = question_precision
-        # Suggested and popular questions come back often: their vectors are kept (1.5 KB each, read-only).
+        self.question_encoder = question_encoder
+        # Suggested and popular questions come back often: their vectors are kept (3 KB each, read-only).
         self.recent = lru_cache(maxsize=question_cache)(self._embed_question) if question_cache else None
 
     @classmethod
     def from_settings(cls, settings) -> SentenceEmbeddings:  # type: ignore[no-untyped-def]
         """The embedder that ``settings`` (``RAG_EMBED_*``, ``RAG_ENCODER``, ``RAG_MODEL_CACHE_DIR``,
-        ``RAG_QUESTION_CACHE``, ``RAG_QUESTION_PRECISION``) describe."""
+        ``RAG_QUESTION_CACHE``, ``RAG_QUESTION_PRECISION``, ``RAG_QUESTION_ENCODER``) describe."""
         return cls(settings.embed_batch_size, settings.embed_threads, settings.encoder, settings.model_cache_dir,
-                   settings.question_cache, settings.question_precision)
+                   settings.question_cache, settings.question_precision, settings.question_encoder)
 
     def _embed_question(self, text: str) -> np.ndarray:
-        vector = self._encode_questions([text])[0]
-        vector.setflags(write=False)  # shared by every caller that asks the same question
-        return vector
+        vectors = self._encode_question_pairs([text])[0]
+        vectors.setflags(write=False)  # shared by every caller that asks the same question
+        return vectors
 
     def _onnx(self, int8: bool = False) -> onnx_model.OnnxEncoder | None:
         if self.backend != "onnx" or self.cache_dir in _onnx_failed:
@@ -136,13 +139,28 @@ class SentenceEmbeddings(Embeddings):
         return self._embed(self._onnx(), texts, show_progress)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Embed questions with the int8 graph unless ``question_precision="float32"`` (or on torch)."""
-        if len(texts) == 1 and self.recent is not None:
-            return self.recent(texts[0])[None, :]
-        return self._encode_questions(texts)
+        """Embed questions for ranking: with the shipped fine-tuned graph (``question_encoder="tuned"``), else the
+        packaged model's (``encode_packaged_queries``)."""
+        return self.encode_questions(texts)[:, 0]
 
-    def _encode_questions(self, texts: list[str]) -> np.ndarray:
+    def encode_questions(self, texts: list[str]) -> np.ndarray:
+        """(questions, 2, dimension): each question's ranking vector (``encode_queries``) and its evidence vector,
+        the packaged model's, on which the abstention model's similarities are fitted (docs/quality.md, "Question
+        encoder"); the same vector twice when the packaged model ranks too."""
+        if len(texts) == 1 and self.recent is not None:
+            return self.recent(texts[0])[None]
+        return self._encode_question_pairs(texts)
+
+    def encode_packaged_queries(self, texts: list[str]) -> np.ndarray:
+        """Embed questions with the packaged model: its int8 graph unless ``question_precision="float32"`` (or on
+        torch)."""
         return self._embed(self._onnx(int8=self.question_precision == "int8"), texts)
+
+    def _encode_question_pairs(self, texts: list[str]) -> np.ndarray:
+        evidence = self.encode_packaged_queries(texts)
+        if self.question_encoder == "packaged":
+            return np.stack([evidence, evidence], axis=1)
+        return np.stack([self._embed(onnx_model.load_question_encoder(), texts), evidence], axis=1)
 
     def _embed(self, encoder: onnx_model.OnnxEncoder | None, texts: list[str], show_progress: bool = False
                ) -> np.ndarray:

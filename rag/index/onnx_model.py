@@ -16,9 +16,12 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from rag.errors import RagError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 # then ignored.
 EXPORT_VERSION = 1
 MIN_COSINE = 0.99999
+# The fine-tuned question encoder that ships in the package (rag.train_questions).
+QUESTION_MODEL = "question.int8.onnx"
 # The int8 question graph against the float one. Measured on 589 SQuAD questions: cosine mean 0.9935, min 0.988.
 MIN_COSINE_INT8 = 0.98
 # Texts the export is checked on: short, long (past the 256-token window), padded, accented, empty.
@@ -121,7 +126,7 @@ def cached_int8_graph(cache_dir: Path) -> Path:
             log.info("quantising the question encoder to int8 once (%s)", path)
             partial = path.with_suffix(f".{os.getpid()}.partial")
             try:
-                _quantize(graph, partial)
+                quantise_question_graph(graph, partial)
                 _verify_against(graph, partial)
                 os.replace(partial, path)
             finally:
@@ -129,26 +134,36 @@ def cached_int8_graph(cache_dir: Path) -> Path:
     return path
 
 
-def _quantize(graph: Path, target: Path) -> None:
+def quantise_question_graph(graph: Path, target: Path, gather: bool = False) -> None:
+    """The question graph's int8 recipe; ``gather`` also quantises the word embeddings (per channel, on 8 bits:
+    looked up, not multiplied, so nothing saturates), which quarters a graph that ships in the package
+    (``rag.train_questions``)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Its advice to pre-process first does not apply: symbolic shape inference fails on this graph.
-    quiet = _DropMessage("pre-processing before quantization")
+    quiet = _DropMessage("pre-processing before quantization", "already quantized")
     logging.getLogger().addFilter(quiet)
     try:
-        quantize_dynamic(str(graph), str(target), weight_type=QuantType.QInt8, per_channel=True,
+        source = graph
+        if gather:
+            source = target.with_suffix(".gather.onnx")
+            quantize_dynamic(str(graph), str(source), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["Gather"])
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
                          reduce_range=True, op_types_to_quantize=["MatMul"])
     finally:
         logging.getLogger().removeFilter(quiet)
+        if source != graph:
+            source.unlink(missing_ok=True)
 
 
 class _DropMessage(logging.Filter):
-    def __init__(self, text: str) -> None:
+    def __init__(self, *texts: str) -> None:
         super().__init__()
-        self.text = text
+        self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        return not any(text in record.getMessage() for text in self.texts)
 
 
 def _verify_against(reference: Path, graph: Path) -> None:
@@ -245,6 +260,34 @@ class OnnxEncoder:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed") as pool:
                 list(pool.map(run, batches))  # consumed, so a batch's error is raised here
         return out
+
+
+def verified_graph(folder: Path, name: str, record: str, off: str) -> Path:
+    """``folder/name``, a graph shipped in the package, after checking it against the SHA-256 its training record
+    (``folder/record``) gives; ``off`` is the setting that does without it, for the error message."""
+    graph = folder / name
+    try:
+        expected = json.loads((folder / record).read_text(encoding="utf-8"))["sha256"][name]
+        actual = hashlib.sha256(graph.read_bytes()).hexdigest()
+    except (OSError, ValueError, KeyError) as exc:
+        raise RagError(f"the model in {folder} is missing or unreadable ({exc}); reinstall citechat or set {off}"
+                       ) from exc
+    if actual != expected:
+        raise RagError(f"{graph}: checksum {actual[:12]}… does not match the recorded {expected[:12]}…; reinstall "
+                       f"citechat or set {off}")
+    return graph
+
+
+def question_model_dir() -> Path:
+    """The folder of the shipped question encoder (``python -m rag.train_questions``) and its training record."""
+    return Path(str(resources.files("rag.index").joinpath("question_model")))
+
+
+@lru_cache(maxsize=1)
+def load_question_encoder() -> OnnxEncoder:
+    """The shipped question encoder, checked against its recorded checksum; the packaged model's tokenizer."""
+    graph = verified_graph(question_model_dir(), QUESTION_MODEL, "question.json", "RAG_QUESTION_ENCODER=packaged")
+    return OnnxEncoder(graph, model_dir())
 
 
 @lru_cache(maxsize=2)
