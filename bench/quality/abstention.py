@@ -109,7 +109,7 @@ def build_cases() -> list[Case]:
     def add(pipeline, qs, index, group, exclude=None, answerable=None):  # type: ignore[no-untyped-def]
         texts = [q for _, q, _ in qs]
         known = all(q in vec for q in texts)
-        vecs = np.array([vec[q] for q in texts]) if known else pipeline.embedder.encode_queries(texts)
+        vecs = np.array([vec[q] for q in texts]) if known else pipeline.embedder.encode_questions(texts)
         new = collect(pipeline, texts, vecs, index, group, [t in tune_titles for t, _, _ in qs],
                       [a if answerable is None else answerable for _, _, a in qs], exclude)
         for case, (title, _, _) in zip(new, qs, strict=True):

@@ -84,16 +84,17 @@ def first_hit(ranking: list[int], gold: set[int]) -> int | None:
 
 
 def floors(questions: list[Question], snapshot: Snapshot, qvecs: np.ndarray, golds: list[set[int]]) -> dict:
-    """Plain BM25 (no stemming), plain MiniLM cosine, and their RRF (k=60), as in shared/eval/README.md."""
+    """Plain BM25 (no stemming), plain MiniLM cosine, and their RRF (k=60), as in shared/eval/README.md, from
+    ``qvecs``' evidence (packaged-model) rows; and the ranking rows' cosine alone (the tuned question encoder)."""
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(snapshot.texts, stopwords="en", show_progress=False), show_progress=False)
-    out: dict[str, list[int | None]] = {"BM25": [], "dense": [], "RRF k=60": []}
+    out: dict[str, list[int | None]] = {"BM25": [], "dense": [], "RRF k=60": [], "dense, ranking vector": []}
     for i, q in enumerate(questions):
         tokens = bm25s.tokenize([q.text], stopwords="en", show_progress=False)
         inverse = {i: w for w, i in tokens.vocab.items()}
         words = [inverse[t] for t in tokens.ids[0]]
         bm = retriever.get_scores(words) if words else np.zeros(len(snapshot))
-        dn = np.asarray(snapshot.vectors @ qvecs[i])
+        dn = np.asarray(snapshot.vectors @ qvecs[i][1])
         bm_rank = list(np.argsort(-bm, kind="stable")[:100])
         dn_rank = list(np.argsort(-dn, kind="stable")[:100])
         fused: dict[int, float] = {}
@@ -104,33 +105,35 @@ def floors(questions: list[Question], snapshot: Snapshot, qvecs: np.ndarray, gol
         out["BM25"].append(first_hit([int(r) for r in bm_rank], golds[i]))
         out["dense"].append(first_hit([int(r) for r in dn_rank], golds[i]))
         out["RRF k=60"].append(first_hit(rrf_rank, golds[i]))
+        ranked = np.argsort(-np.asarray(snapshot.vectors @ qvecs[i][0]), kind="stable")[:10]
+        out["dense, ranking vector"].append(first_hit([int(r) for r in ranked], golds[i]))
     return out
 
 
 def question_vectors(pipeline, texts: list[str], name: str,  # type: ignore[no-untyped-def]
                      titles: list[str] | None = None) -> np.ndarray:
-    """Question embeddings, cached beside the index (the same encoders always give the same vectors). With the
-    tuned question encoder and ``--question-folds``, a question of a tuning article (``titles``) is embedded by the
-    fold encoder that never saw that article; every other question by the shipped one."""
-    encoder = pipeline.embedder.question_encoder
-    path = CACHE / f"questions-{name}{question_tag()}.npy"
+    """Question vectors as ``SentenceEmbeddings.encode_questions`` gives them, (questions, 2, dimension): ranking
+    and evidence rows, cached beside the index (the same encoders always give the same vectors). With the tuned
+    question encoder and ``--question-folds``, a question of a tuning article (``titles``) is ranked with the fold
+    encoder that never saw that article; every other question with the shipped one."""
+    path = CACHE / f"questions2-{name}{question_tag()}.npy"
     if path.exists():
         vecs = np.load(path)
         if len(vecs) == len(texts):
             return vecs
-    vecs = pipeline.embedder.encode_queries(texts)
-    if encoder == "tuned":
+    vecs = pipeline.embedder.encode_questions(texts)
+    if pipeline.embedder.question_encoder == "tuned":
         tuning = split_articles()[0]
         if not DATA.question_folds:
-            print("warning: tuning questions embedded by the shipped question encoder, which was trained on them "
+            print("warning: tuning questions ranked with the shipped question encoder, which was trained on them "
                   "(pass --question-folds for out-of-fold vectors)", file=sys.stderr)
         elif titles is not None:
             for fold, folder in enumerate(DATA.question_folds):
-                own = {t for t in tuning[fold::len(DATA.question_folds)]}
+                own = set(tuning[fold::len(DATA.question_folds)])
                 rows = [i for i, t in enumerate(titles) if t in own]
                 if rows:
                     encoder_of_fold = OnnxEncoder(folder / QUESTION_MODEL, model_dir())
-                    vecs[rows] = encoder_of_fold.encode([texts[i] for i in rows], 32)
+                    vecs[rows, 0] = encoder_of_fold.encode([texts[i] for i in rows], 32)
     np.save(path, vecs)
     return vecs
 
