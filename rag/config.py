@@ -55,13 +55,13 @@ class Settings(BaseSettings):
         " no torch import when answering) or 'torch' (sentence-transformers). 'onnx' falls back to 'torch' if"
         " the export fails."))
     question_precision: Literal["int8", "float32"] = Field("int8", description=(
-        "Question embedding on ONNX with RAG_QUESTION_ENCODER=packaged: 'int8' (a quantised copy of the graph, made"
-        " once; ~2x faster, same retrieval quality within noise) or 'float32'. Indexed sentences always get the"
-        " full-precision vectors."))
+        "The packaged model's question vector on ONNX (the one the abstention model reads, and the ranking one with"
+        " RAG_QUESTION_ENCODER=packaged): 'int8' (a quantised copy of the graph, made once; ~2x faster, same"
+        " retrieval quality within noise) or 'float32'. Indexed sentences always get the full-precision vectors."))
     question_encoder: Literal["tuned", "packaged"] = Field("tuned", description=(
-        "What embeds questions: 'tuned' (the packaged MiniLM fine-tuned on SQuAD questions, shipped as an int8 graph;"
-        " docs/quality.md) or 'packaged' (the packaged model itself, as RAG_QUESTION_PRECISION says). Sentences"
-        " always get the packaged model's vectors, so either works on any index."))
+        "What embeds questions for ranking: 'tuned' (the packaged MiniLM fine-tuned on SQuAD questions, shipped as an"
+        " int8 graph; docs/quality.md) or 'packaged' (the packaged model itself, as RAG_QUESTION_PRECISION says)."
+        " Sentences always get the packaged model's vectors, so either works on any index."))
     question_cache: int = Field(1024, ge=0, description=(
         "Question vectors kept per process, so a repeated question is not embedded again; 0 = off."))
     model_cache_dir: Path | None = Field(None, description=(

@@ -116,8 +116,8 @@ class AskState:
     question: str
     history: list[Turn]
     k: int
-    # The question's vector when the caller already has it (an evaluation embeds all its questions in one batch);
-    # used only while the search query is the question itself.
+    # The question's vectors (``Pipeline.embed_questions``) when the caller already has them (an evaluation embeds
+    # all its questions in one batch); used only while the search query is the question itself.
     question_vector: np.ndarray | None = None
     query: str = ""
     snapshot: Snapshot | None = None
@@ -320,7 +320,7 @@ class Pipeline:
             k: int | None = None, question_vector: np.ndarray | None = None,
             config: RunnableConfig | None = None) -> Answer:
         """Answer ``question`` from the corpus, citing the sentences it rests on. ``history``: earlier turns, as
-        ``Turn``s, ``{role, content}`` dicts or LangChain messages. ``question_vector`` is the question's vector
+        ``Turn``s, ``{role, content}`` dicts or LangChain messages. ``question_vector`` is the question's vectors
         from ``embed_questions``, when the caller embedded many questions at once. ``config`` reaches every step
         (LangChain callbacks and tracing see the retriever's documents and the LLM call)."""
         return self._chain.invoke(self._start(question, history, k, question_vector), config)

@@ -82,11 +82,11 @@ class SentenceEmbeddings(Embeddings):
 
     ``backend="onnx"`` (default) runs the graph exported from the packaged weights by ``rag.index.onnx_model``;
     ``"torch"`` runs sentence-transformers itself, and is also what ``onnx`` falls back to if the export fails.
-    Both give the same vectors (cosine ≥ 0.99999, checked at export and in tests). Questions go through
-    ``encode_queries``: by default an int8 copy of the ONNX graph, ~2x faster on one core with retrieval
-    unchanged within noise (cosine ~0.993 to the float vector; docs/benchmarks.md), or with
-    ``question_encoder="tuned"`` (what ``Settings`` choose by default) the shipped fine-tuned graph; documents always
-    get the float model's vectors.
+    Both give the same vectors (cosine ≥ 0.99999, checked at export and in tests); documents always get them.
+    Questions get two vectors (``encode_questions``): one to rank with (``encode_queries``), from the shipped
+    fine-tuned graph with ``question_encoder="tuned"`` (what ``Settings`` choose by default), and the packaged
+    model's, which the abstention model reads: by default an int8 copy of the ONNX graph, ~2x faster on one core with
+    retrieval unchanged within noise (cosine ~0.993 to the float vector; docs/benchmarks.md).
     """
 
     def __init__(self, batch_size: int = 32, bulk_threads: int = 0, backend: Backend = "onnx",
