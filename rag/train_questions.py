@@ -24,7 +24,7 @@ import random
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,39 +38,40 @@ from rag.train_reader import REPO_SLICE, SEED, Optimiser, held_out_titles
 MODEL_FILE = "question.int8.onnx"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Pool:
     """The sentences of some articles, and each answerable question of them with the sentences holding an answer."""
 
-    sentences: list[str]
-    questions: list[str]
-    golds: list[frozenset[int]]
+    sentences: list[str] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    golds: list[frozenset[int]] = field(default_factory=list)
+    _rows: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def row(self, text: str) -> int:
+        """The row of a sentence, added on first sight: the v1.1 and v2.0 files share paragraphs."""
+        if text not in self._rows:
+            self._rows[text] = len(self.sentences)
+            self.sentences.append(text)
+        return self._rows[text]
 
 
 def build_pools(files: list[Path], held_out: set[str]) -> tuple[Pool, Pool]:
-    """(training, validation) pools; an article in several files (v1.1 and v2.0 share paragraphs) is split once."""
-    pools: dict[bool, tuple[list[str], dict[str, int], list[str], list[frozenset[int]]]] = {
-        False: ([], {}, [], []), True: ([], {}, [], [])}
+    """(training, validation) pools of the articles outside and inside ``held_out``."""
+    train, valid = Pool(), Pool()
     for path in files:
         for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
-            sentences, index, questions, golds = pools[article["title"] in held_out]
+            pool = valid if article["title"] in held_out else train
             for para in article["paragraphs"]:
                 context = para["context"]
                 spans = sentence_spans(context) or [(0, len(context))]
-                rows = []
-                for s, e in spans:
-                    text = context[s:e].strip()
-                    if text not in index:
-                        index[text] = len(sentences)
-                        sentences.append(text)
-                    rows.append(index[context[s:e].strip()])
+                rows = [pool.row(context[s:e].strip()) for s, e in spans]
                 for qa in para["qas"]:
                     gold = frozenset(rows[k] for a in qa["answers"] for k, (s, e) in enumerate(spans)
                                      if s <= a["answer_start"] < e)
                     if gold and not qa.get("is_impossible"):
-                        questions.append(qa["question"])
-                        golds.append(gold)
-    return tuple(Pool(s, q, g) for s, _, q, g in (pools[False], pools[True]))  # type: ignore[return-value]
+                        pool.questions.append(qa["question"])
+                        pool.golds.append(gold)
+    return train, valid
 
 
 def retrieval(questions: np.ndarray, sentences: np.ndarray, golds: list[frozenset[int]]) -> dict[str, float]:
