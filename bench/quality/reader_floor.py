@@ -25,7 +25,7 @@ from reader_features import Readers  # noqa: E402
 from retrieval import retrieved_v11  # noqa: E402
 from squad import CACHE, configure, question_tag, split_articles  # noqa: E402
 
-from rag.answer.compose import sentence_window, span_holder  # noqa: E402
+from rag.answer.compose import read_windows, span_holder  # noqa: E402
 from rag.answer.question_types import span_type  # noqa: E402
 from rag.answer.spans import best_span, has_answer_type  # noqa: E402
 from rag.evaluation.metrics import best_over_golds, exact_match, token_f1  # noqa: E402
@@ -54,9 +54,9 @@ def items(readers: Readers, refresh: bool) -> list[Item]:
     out = []
     for i, q, cands, gold in retrieved:
         row = cands[0].row
-        window, layout = sentence_window(snapshot, row)
-        reading = readers.for_article(q.article).read(q.text, [window])[0]
-        holder = span_holder(layout, reading.start, reading.end)
+        read = read_windows(q.text, [row], snapshot, readers.for_article(q.article))[0]
+        window, reading = read.window, read.reading
+        holder = span_holder(read.layout, reading.start, reading.end)
         heuristic = best_span(q.text, snapshot.texts[row], span_type(q.text))
         out.append(Item(q.article, q.text, q.answers, row, gold, heuristic, window[reading.start:reading.end].strip(),
                         -1 if holder is None else holder, reading.margin))
