@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import shutil
 import tempfile
 import time
@@ -33,7 +32,7 @@ import numpy as np
 from rag.index import onnx_model
 from rag.index.onnx_model import OnnxEncoder
 from rag.ingest.splitting import sentence_spans
-from rag.train_reader import REPO_SLICE, SEED, Optimiser, held_out_titles
+from rag.train_reader import REPO_SLICE, SEED, Optimiser, held_out_titles, seeded_torch
 
 MODEL_FILE = "question.int8.onnx"
 
@@ -157,12 +156,7 @@ def main() -> None:
     from transformers import AutoModel, AutoTokenizer
 
     started = time.time()
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = seeded_torch(args.seed, args.threads)
     files = [args.squad_v11] + ([args.squad_v20] if args.squad_v20 else [])
     held_out = held_out_titles(args.squad_v11, args.fold, args.folds)
     train, valid = build_pools(files, held_out)

@@ -248,6 +248,19 @@ class Optimiser:
         self.optimizer.zero_grad()
 
 
+def seeded_torch(seed: int, threads: int) -> str:
+    """Seed Python, NumPy and torch, limit torch to ``threads`` CPU threads (0: every core) and return the device
+    training runs on: a GPU when one is present."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--squad-v11", type=Path, default=REPO_SLICE,
@@ -277,17 +290,12 @@ def main() -> None:
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    started = time.time()
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    rng = random.Random(args.seed)
-    files = [args.squad_v11] + ([args.squad_v20] if args.squad_v20 else [])
     if args.fold is not None and not 0 <= args.fold < args.folds:
         parser.error(f"--fold must be from 0 to {args.folds - 1}")
+    started = time.time()
+    device = seeded_torch(args.seed, args.threads)
+    rng = random.Random(args.seed)
+    files = [args.squad_v11] + ([args.squad_v20] if args.squad_v20 else [])
     held_out = held_out_titles(args.squad_v11, args.fold, args.folds)
     placement = random.Random(args.seed + 1) if args.any_window else None
     train, valid = build_examples(files, held_out, args.neighbours, rng, args.wrong_windows, placement)

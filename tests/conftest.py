@@ -75,6 +75,16 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(10)
 
 
+def run_offline(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh Python where every socket connection fails (and the hub is not told to stay offline),
+    so loading anything that would download raises."""
+    prologue = ("import socket\n"
+                "def refuse(*a, **k):\n    raise OSError('network disabled in this test')\n"
+                "socket.socket.connect = refuse\nsocket.create_connection = refuse\n")
+    return subprocess.run([sys.executable, "-c", prologue + code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "0"})
+
+
 def make_settings(index_dir: Path, chroma_url: str | None = None, **extra: object) -> Settings:
     """Settings for an isolated index: its own folder and (on a shared server) its own collection."""
     return Settings(index_dir=index_dir, chroma_url=chroma_url, collection=f"t{uuid.uuid4().hex[:12]}",

@@ -4,9 +4,6 @@ on a held-out article, and its training data keeps held-out articles apart."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,8 @@ from rag.index import onnx_model
 from rag.index.embeddings import SentenceEmbeddings
 from rag.train_questions import build_pools, retrieval
 from rag.train_reader import REPO_SLICE, held_out_titles
+
+from .conftest import run_offline
 
 pytestmark = pytest.mark.slow  # model loads and a subprocess: seconds each
 
@@ -78,14 +77,9 @@ def test_the_graph_is_checked_against_its_recorded_checksum(tmp_path: Path) -> N
 
 
 def test_the_question_encoder_loads_with_no_network() -> None:
-    code = ("import socket\n"
-            "def refuse(*a, **k):\n    raise OSError('network disabled in this test')\n"
-            "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
-            "from rag.index.embeddings import SentenceEmbeddings\n"
-            "v = SentenceEmbeddings(question_encoder='tuned').encode_queries(['Who founded it?'])\n"
-            "print(v.shape)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "HF_HUB_OFFLINE": "0"})
+    out = run_offline("from rag.index.embeddings import SentenceEmbeddings\n"
+                      "v = SentenceEmbeddings(question_encoder='tuned').encode_queries(['Who founded it?'])\n"
+                      "print(v.shape)\n")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "(1, 384)"
 

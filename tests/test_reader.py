@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rag.answer.reader import load_reader, model_dir, verified_graph
 from rag.errors import RagError
+
+from .conftest import run_offline
 
 CASES = [
     ("Who founded the Zorblat lantern festival?",
@@ -60,14 +59,9 @@ def test_the_graph_is_checked_against_its_recorded_checksum(tmp_path: object) ->
 
 def test_the_reader_loads_with_no_network() -> None:
     # A fresh process where any socket connection fails: loading and reading must not need one.
-    code = ("import socket\n"
-            "def refuse(*a, **k):\n    raise OSError('network disabled in this test')\n"
-            "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
-            "from rag.answer.reader import load_reader\n"
-            "r = load_reader().read('Who founded it?', ['It was founded by Maren Oduya.'])[0]\n"
-            "print(r.margin > 0)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "HF_HUB_OFFLINE": "0"})
+    out = run_offline("from rag.answer.reader import load_reader\n"
+                      "r = load_reader().read('Who founded it?', ['It was founded by Maren Oduya.'])[0]\n"
+                      "print(r.margin > 0)\n")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "True"
 
