@@ -54,8 +54,9 @@ class Pool:
         return self._rows[text]
 
 
-def build_pools(files: list[Path], held_out: set[str]) -> tuple[Pool, Pool]:
-    """(training, validation) pools of the articles outside and inside ``held_out``."""
+def build_pools(files: list[Path], held_out: set[str], plausible: bool = False) -> tuple[Pool, Pool]:
+    """(training, validation) pools of the articles outside and inside ``held_out``; with ``plausible``, SQuAD 2.0's
+    unanswerable training questions join, each pulled towards the sentence of its plausible answer."""
     train, valid = Pool(), Pool()
     for path in files:
         for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
@@ -65,9 +66,11 @@ def build_pools(files: list[Path], held_out: set[str]) -> tuple[Pool, Pool]:
                 spans = sentence_spans(context) or [(0, len(context))]
                 rows = [pool.row(context[s:e].strip()) for s, e in spans]
                 for qa in para["qas"]:
-                    gold = frozenset(rows[k] for a in qa["answers"] for k, (s, e) in enumerate(spans)
+                    impossible = bool(qa.get("is_impossible"))
+                    answers = qa.get("plausible_answers", []) if impossible else qa["answers"]
+                    gold = frozenset(rows[k] for a in answers for k, (s, e) in enumerate(spans)
                                      if s <= a["answer_start"] < e)
-                    if gold and not qa.get("is_impossible"):
+                    if gold and (not impossible or (plausible and pool is train)):
                         pool.questions.append(qa["question"])
                         pool.golds.append(gold)
     return train, valid
@@ -106,9 +109,9 @@ def embed(model: Any, tokenizer: Any, texts: list[str], torch: Any, device: str,
 
 
 def export(model: Any, out: Path, questions: list[str]) -> dict[str, float]:
-    """Write the fine-tuned weights as the packaged model's ONNX graph (``rag.index.onnx_model``'s export and
-    check), then as ``out/question.int8.onnx``: MatMul per channel on 7 bits (the packaged question graph's recipe)
-    and the word embeddings on 8. Returns the int8 graph's cosine to the float one on ``questions``, which must stay
+    """Write the fine-tuned weights as the packaged model's ONNX graph (``onnx_model.export_checked``), then as
+    ``out/question.int8.onnx``: MatMul per channel on 7 bits (the packaged question graph's recipe) and the word
+    embeddings on 8. Returns the int8 graph's cosine to the float one on ``questions``, which must stay
     close: the export's own probes include "" and "x", which this model's int8 graph moves further (0.975) than the
     packaged one's (0.981) while real questions stay at 0.99."""
     from sentence_transformers import SentenceTransformer
@@ -119,8 +122,7 @@ def export(model: Any, out: Path, questions: list[str]) -> dict[str, float]:
         model.save_pretrained(folder)  # the fine-tuned transformer in place of the packaged one
         tuned = SentenceTransformer(str(folder), device="cpu").eval()
         float_path = Path(tmp) / "question.onnx"
-        onnx_model._export(tuned, float_path)
-        onnx_model._verify(tuned, folder, float_path)
+        onnx_model.export_checked(tuned, folder, float_path)
         graph = out / MODEL_FILE
         onnx_model.quantise_question_graph(float_path, graph, gather=True)
         cosine = (OnnxEncoder(float_path, folder).encode(questions, 32)
@@ -147,6 +149,8 @@ def main() -> None:
     parser.add_argument("--fold", type=int, help="also hold out this fold of the tuning articles (out-of-fold "
                         "vectors for fitting the re-ranking and abstention models)")
     parser.add_argument("--folds", type=int, default=2, help="how many folds --fold counts")
+    parser.add_argument("--plausible", action="store_true", help="SQuAD 2.0's unanswerable training questions "
+                        "train too, towards the sentence of their plausible answer")
     parser.add_argument("--save-torch", action="store_true", help="also keep the PyTorch weights in --out/model")
     args = parser.parse_args()
     if args.fold is not None and not 0 <= args.fold < args.folds:
@@ -159,7 +163,7 @@ def main() -> None:
     device = seeded_torch(args.seed, args.threads)
     files = [args.squad_v11] + ([args.squad_v20] if args.squad_v20 else [])
     held_out = held_out_titles(args.squad_v11, args.fold, args.folds)
-    train, valid = build_pools(files, held_out)
+    train, valid = build_pools(files, held_out, args.plausible)
     base = str(onnx_model.model_dir())
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModel.from_pretrained(base).to(device)

@@ -27,6 +27,8 @@ SETS = {
     "+ para_coverage": [*BASE, "para_coverage"],
     "+ title_coverage": [*BASE, "title_coverage"],
     "+ para_lexical_sum": [*BASE, "para_lexical_sum"],
+    "+ para_coverage + packaged dense": [*BASE, "para_coverage", "evidence_dense"],
+    "+ para_coverage + packaged dense, both": [*BASE, "para_coverage", "evidence_dense", "evidence_para_dense_max"],
     "all context": ["para_lexical_sum", *BASE, "para_lexical", "para_dense_max", "para_dense_mean",
                     "para_coverage", "title_coverage"],
 }

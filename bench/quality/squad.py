@@ -7,6 +7,7 @@ The index is built once with ``Pipeline.ingest`` under ``$CITECHAT_QUALITY_CACHE
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -88,7 +89,12 @@ def question_tag() -> str:
     caches predate the tuned one), else the shipped and fold graphs' digest."""
     if Settings().question_encoder == "packaged":
         return ""
-    graphs = [question_model_dir() / QUESTION_MODEL] + [f / QUESTION_MODEL for f in DATA.question_folds]
+    return _graphs_tag((question_model_dir() / QUESTION_MODEL, *(f / QUESTION_MODEL for f in DATA.question_folds)))
+
+
+@functools.cache
+def _graphs_tag(graphs: tuple[Path, ...]) -> str:
+    # Hashed once per run: the three graphs are ~70 MB and a run asks for several cache names.
     digest = hashlib.sha256(b"".join(hashlib.sha256(g.read_bytes()).digest() for g in graphs))
     return "-tuned-" + digest.hexdigest()[:12]
 

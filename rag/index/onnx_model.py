@@ -98,8 +98,7 @@ def cached_graph(cache_dir: Path) -> Path:
 
             model = SentenceTransformer(str(folder), device="cpu").eval()  # loaded once: exported, then checked
             try:
-                _export(model, partial)
-                _verify(model, folder, partial)
+                export_checked(model, folder, partial)
                 os.replace(partial, path)
             finally:
                 partial.unlink(missing_ok=True)
@@ -171,6 +170,14 @@ def _verify_against(reference: Path, graph: Path) -> None:
     expected = OnnxEncoder(reference, folder).encode(PROBES, batch_size=1)
     _require_agreement(expected, OnnxEncoder(graph, folder).encode(PROBES, batch_size=1), MIN_COSINE_INT8,
                        "the int8 question graph disagrees with the float one")
+
+
+def export_checked(model, folder: Path, target: Path) -> None:  # type: ignore[no-untyped-def]
+    """Write a sentence-transformers MiniLM (``model``, loaded from ``folder``) as this module's ONNX graph at
+    ``target``, and check the graph gives the model's own vectors: the packaged model's export and the fine-tuned
+    question encoder's (``rag.train_questions``) pass the same check."""
+    _export(model, target)
+    _verify(model, folder, target)
 
 
 def _export(model, target: Path) -> None:  # type: ignore[no-untyped-def]
