@@ -121,6 +121,25 @@ def test_tied_ends_go_to_the_longer_span() -> None:
     assert best_token_span(start, tied, [1, 2, 3, 4], tie=0.0)[1:3] == (1, 2)
 
 
+def test_a_long_span_gives_way_to_a_shorter_one_it_barely_beats() -> None:
+    import numpy as np
+
+    from rag.answer.reader import LENGTH_FREE, LENGTH_PENALTY, best_token_span
+
+    tokens = 2 * LENGTH_FREE + 3
+    context = list(range(1, tokens))
+    start, end = np.zeros(tokens), np.zeros(tokens)
+    start[1] = 5.0
+    end[LENGTH_FREE] = 4.0  # the span of the first LENGTH_FREE tokens: never penalised
+    end[tokens - 1] = 4.0 + LENGTH_PENALTY  # the whole window, beating it by less than its extra tokens cost
+    score, i, j, null = best_token_span(start, end, context)
+    assert (i, j) == (1, LENGTH_FREE)
+    assert score == 9.0 + LENGTH_PENALTY  # the margin over "no answer" is the best span's, before the penalty
+    end[tokens - 1] = 4.0 + LENGTH_PENALTY * tokens  # a clear win keeps the long span
+    assert best_token_span(start, end, context)[1:3] == (1, tokens - 1)
+    assert best_token_span(start, end, context, penalty=0.0)[1:3] == (1, tokens - 1)
+
+
 def test_weight_only_quantisation_stores_int8_and_keeps_float_arithmetic(tmp_path: Path) -> None:
     import numpy as np
     import onnx

@@ -25,6 +25,10 @@ MAX_SPAN_TOKENS = 30
 # Ends scoring within this of the best one are ties, left to int8 rounding: the longer span wins them, as the float
 # graph more often chooses (docs/reader.md, "Ties").
 END_TIE = 0.05
+# Subtracted from a span's start + end for each token past its first LENGTH_FREE: when the reader scores a long span
+# about as high as a shorter one inside it, SQuAD's answer is more often the shorter (docs/reader.md, "Span length").
+LENGTH_PENALTY = 0.2
+LENGTH_FREE = 6
 
 
 @dataclass(frozen=True)
@@ -97,21 +101,24 @@ def context_tokens(sequence_ids: list[int | None]) -> list[int]:
 
 
 def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_SPAN_TOKENS,
-                    tie: float = END_TIE) -> tuple[float, int, int, float]:
-    """(span score, start token, end token, no-answer score): the best start+end over context tokens with the end
-    at or after the start and at most ``max_tokens`` long (the last of tied ends), against the first token's
-    start+end."""
+                    tie: float = END_TIE, penalty: float = LENGTH_PENALTY, free: int = LENGTH_FREE
+                    ) -> tuple[float, int, int, float]:
+    """(span score, start token, end token, no-answer score) over context tokens, the end at or after the start and
+    at most ``max_tokens`` long. The span is the best start + end less ``penalty`` for each token past the first
+    ``free`` (the last of ends tied within ``tie``); its score is the best start + end before that penalty, so a
+    margin over "no answer" means what the fitted thresholds were fitted on. The no-answer score is the first token's
+    start + end."""
     null = float(start[0] + end[0])
     if not context:
         return -1e9, 0, 0, null
     idx = np.asarray(context)
-    scores = start[idx][:, None] + end[idx][None, :]
     gap = idx[None, :] - idx[:, None]
-    scores = np.where((gap >= 0) & (gap < max_tokens), scores, -1e9)
+    allowed = (gap >= 0) & (gap < max_tokens)
+    raw = start[idx][:, None] + end[idx][None, :]
+    scores = np.where(allowed, raw - penalty * np.maximum(gap + 1 - free, 0), -1e9)
     i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    best = float(scores[i, j])
-    last = int(np.nonzero(scores[i] >= best - tie)[0].max())
-    return best, int(idx[i]), int(idx[last]), null
+    last = int(np.nonzero(scores[i] >= scores[i, j] - tie)[0].max())
+    return float(np.where(allowed, raw, -1e9).max()), int(idx[i]), int(idx[last]), null
 
 
 def open_session(graph: Path, threads: int = 0) -> Any:
