@@ -56,7 +56,7 @@ def main() -> None:
         out = []
         for row in rows:
             offsets, context, start, end = row[2 + which]
-            _, i, j, _ = best_token_span(start, end, context, tie=tie)
+            _, i, j, _ = best_token_span(start, end, context, tie=tie, penalty=0.0)  # the tie rule alone
             out.append((offsets[i][0], offsets[j][1]))
         return out
 
