@@ -91,8 +91,8 @@ def scores(items: list[Logits], rule: Rule) -> tuple[float, float, float, float]
 
 
 def misses(items: list[Logits], rule: Rule) -> dict[str, int]:
-    """A rule's EM misses where the top sentence holds an answer: the span holds the closest gold answer
-    and more (too long), lies inside it (too short), overlaps it, or misses it."""
+    """A rule's EM misses where the top sentence holds an answer: the span holds a gold answer and more (too long),
+    lies inside one (too short), shares words with one (overlapping), or shares none (elsewhere)."""
     kinds = {"too long": 0, "too short": 0, "overlapping": 0, "elsewhere": 0}
     for item in items:
         if not item.hit:
