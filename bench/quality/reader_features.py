@@ -16,8 +16,10 @@ import argparse
 import json
 import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,7 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abstention import FIXED, Case, build_cases, prf, threshold_for, tune_only_v20  # noqa: E402
 from retrieval import first_hit, retrieved_v11  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
-from squad import CACHE, DATA, build_index, configure, question_tag, source_by_title, split_articles  # noqa: E402
+from squad import (  # noqa: E402
+    CACHE,
+    DATA,
+    Question,
+    build_index,
+    configure,
+    question_tag,
+    source_by_title,
+    split_articles,
+)
 
 from rag.answer.abstention import AbstentionModel, capped_margin  # noqa: E402
 from rag.answer.compose import read_windows as read_rows  # noqa: E402
@@ -33,6 +44,7 @@ from rag.answer.compose import span_holder  # noqa: E402
 from rag.answer.reader import Reader, load_reader, model_dir  # noqa: E402
 from rag.index.snapshot import Snapshot  # noqa: E402
 
+T = TypeVar("T")
 FIT_ON = {"17", "4"}
 NO_READING = -20.0  # the margin given when nothing was read (capped like any other)
 
@@ -61,6 +73,23 @@ class Readers:
         if title in self.tune:
             return self.folds[self.tune.index(title) % len(self.folds)]
         return self.shipped
+
+
+def read_top_windows(name: str, readers: Readers, refresh: bool,
+                     item: Callable[[Snapshot, Question, int, set[int], Reader], T]) -> list[T]:
+    """``item(snapshot, question, top row, gold rows, reader)`` for every v1.1 question on the 17-article index, its
+    reader the one that never saw its article; cached as ``name`` for these question vectors (``refresh``: redo)."""
+    cache = CACHE / f"{name}{question_tag()}.pkl"
+    if cache.exists() and not refresh:
+        return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
+    snapshot, retrieved = retrieved_v11(1)
+    out = []
+    for i, q, cands, gold in retrieved:
+        out.append(item(snapshot, q, cands[0].row, gold, readers.for_article(q.article)))
+        if i % 1000 == 0:
+            print(f"{i} questions read", flush=True)
+    cache.write_bytes(pickle.dumps(out))
+    return out
 
 
 def read_windows(reader: Reader, question: str, rows: list[int], snapshot: Snapshot) -> list[WindowReading]:

@@ -13,7 +13,6 @@ Run: ``.venv/bin/python bench/quality/reader_floor.py --squad-v11 … --folds DI
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reader_features import Readers  # noqa: E402
-from retrieval import retrieved_v11  # noqa: E402
-from squad import CACHE, configure, question_tag, split_articles  # noqa: E402
+from reader_features import Readers, read_top_windows  # noqa: E402
+from squad import Question, configure, split_articles  # noqa: E402
 
 from rag.answer.compose import read_windows, span_holder  # noqa: E402
 from rag.answer.question_types import span_type  # noqa: E402
+from rag.answer.reader import Reader  # noqa: E402
 from rag.answer.spans import best_span, has_answer_type  # noqa: E402
 from rag.evaluation.metrics import best_over_golds, exact_match, token_f1  # noqa: E402
+from rag.index.snapshot import Snapshot  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -47,23 +47,15 @@ class Item:
 
 
 def items(readers: Readers, refresh: bool) -> list[Item]:
-    cache = CACHE / f"reader-floor{question_tag()}.pkl"
-    if cache.exists() and not refresh:
-        return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
-    snapshot, retrieved = retrieved_v11(1)
-    out = []
-    for i, q, cands, gold in retrieved:
-        row = cands[0].row
-        read = read_windows(q.text, [row], snapshot, readers.for_article(q.article))[0]
+    def item(snapshot: Snapshot, q: Question, row: int, gold: set[int], reader: Reader) -> Item:
+        read = read_windows(q.text, [row], snapshot, reader)[0]
         window, reading = read.window, read.reading
         holder = span_holder(read.layout, reading.start, reading.end)
         heuristic = best_span(q.text, snapshot.texts[row], span_type(q.text))
-        out.append(Item(q.article, q.text, q.answers, row, gold, heuristic, window[reading.start:reading.end].strip(),
-                        -1 if holder is None else holder, reading.margin))
-        if i % 1000 == 0:
-            print(f"{i} questions read", flush=True)
-    cache.write_bytes(pickle.dumps(out))
-    return out
+        return Item(q.article, q.text, q.answers, row, gold, heuristic, window[reading.start:reading.end].strip(),
+                    -1 if holder is None else holder, reading.margin)
+
+    return read_top_windows("reader-floor", readers, refresh, item)
 
 
 def answer(item: Item, floor: float, move: float, typed: bool) -> tuple[str, int]:

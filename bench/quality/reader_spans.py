@@ -11,7 +11,6 @@ Run: ``.venv/bin/python bench/quality/reader_spans.py --squad-v11 … --folds DI
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,14 +19,22 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reader_features import Readers  # noqa: E402
-from retrieval import retrieved_v11  # noqa: E402
-from squad import CACHE, configure, question_tag, split_articles  # noqa: E402
+from reader_features import Readers, read_top_windows  # noqa: E402
+from squad import Question, configure, split_articles  # noqa: E402
 
 from rag.answer.compose import sentence_window  # noqa: E402
 from rag.answer.question_types import question_word  # noqa: E402
-from rag.answer.reader import END_TIE, LENGTH_FREE, LENGTH_PENALTY, MAX_SPAN_TOKENS, best_token_span, context_tokens  # noqa: E402,E501
+from rag.answer.reader import (  # noqa: E402
+    END_TIE,
+    LENGTH_FREE,
+    LENGTH_PENALTY,
+    MAX_SPAN_TOKENS,
+    Reader,
+    best_token_span,
+    context_tokens,
+)
 from rag.evaluation.metrics import best_over_golds, exact_match, normalize_answer, token_f1  # noqa: E402
+from rag.index.snapshot import Snapshot  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -46,21 +53,14 @@ class Logits:
 
 
 def read_all(readers: Readers, refresh: bool) -> list[Logits]:
-    cache = CACHE / f"reader-spans{question_tag()}.pkl"
-    if cache.exists() and not refresh:
-        return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
-    snapshot, retrieved = retrieved_v11(1)
-    out = []
-    for i, q, cands, gold in retrieved:
-        window = sentence_window(snapshot, cands[0].row)[0]
-        (enc,), starts, ends = readers.for_article(q.article).logits(q.text, [window])
+    def item(snapshot: Snapshot, q: Question, row: int, gold: set[int], reader: Reader) -> Logits:
+        window = sentence_window(snapshot, row)[0]
+        (enc,), starts, ends = reader.logits(q.text, [window])
         n = len(enc.ids)
-        out.append(Logits(q.article, q.text, q.answers, cands[0].row in gold, window, list(enc.offsets),
-                          context_tokens(enc.sequence_ids), starts[0][:n], ends[0][:n]))
-        if i % 1000 == 0:
-            print(f"{i} questions read", flush=True)
-    cache.write_bytes(pickle.dumps(out))
-    return out
+        return Logits(q.article, q.text, q.answers, row in gold, window, list(enc.offsets),
+                      context_tokens(enc.sequence_ids), starts[0][:n], ends[0][:n])
+
+    return read_top_windows("reader-spans", readers, refresh, item)
 
 
 Rule = Callable[[Logits], tuple[int, int]]
