@@ -140,6 +140,29 @@ def test_a_long_span_gives_way_to_a_shorter_one_it_barely_beats() -> None:
     assert best_token_span(start, end, context, penalty=0.0)[1:3] == (1, tokens - 1)
 
 
+def test_a_span_restating_the_question_gives_way_to_the_answer_inside_it() -> None:
+    import re
+
+    import numpy as np
+
+    from rag.answer.reader import ECHO_PENALTY, best_token_span, echo_tokens
+    from rag.index.lexical import tokenize
+
+    window = "Maren Oduya founded the festival in spring."
+    offsets = [(0, 0)] + [m.span() for m in re.finditer(r"\w+|\.", window)]  # token 0 stands for the question
+    context = list(range(1, len(offsets)))
+    echo = echo_tokens(set(tokenize("Who founded the Zorblat festival?")), window, offsets, context)
+    assert [window[a:b] for (a, b), marked in zip(offsets, echo, strict=True) if marked] == ["founded", "festival"]
+    start, end = np.zeros(len(offsets)), np.zeros(len(offsets))
+    start[1] = 5.0
+    end[2] = 4.0  # "Maren Oduya"
+    end[5] = 4.0 + ECHO_PENALTY  # "Maren Oduya founded the festival", beating it by less than its two echoes cost
+    assert best_token_span(start, end, context, echo=echo)[1:3] == (1, 2)
+    assert best_token_span(start, end, context)[1:3] == (1, 5)  # no question, no echoes
+    end[5] = 4.0 + 3 * ECHO_PENALTY  # a clear win keeps the long span
+    assert best_token_span(start, end, context, echo=echo)[1:3] == (1, 5)
+
+
 def test_weight_only_quantisation_stores_int8_and_keeps_float_arithmetic(tmp_path: Path) -> None:
     import numpy as np
     import onnx

@@ -1,9 +1,11 @@
-"""How should the reader's logits become a span? Span-length rules for the top window, chosen on tuning articles.
+"""How should the reader's logits become a span? Span rules for the top window (length and echo penalties, ties,
+maximum lengths), chosen on tuning articles by the sum of EM and F1.
 
 Reads the top window of every v1.1 question as the answer path does (``compose.read_windows``'s window), each tuning
 question with the fold reader that never saw its article, each held-out one with the shipped reader, and keeps the
 logits. Then scores decoding rules by the EM and F1 of the span they pick, over all questions and over those whose
-top sentence holds an answer, and sorts the misses on those into too long, too short and the rest.
+top sentence holds an answer, marks the rule with the largest tuning EM + F1 (chosen) and the one
+``rag/answer/reader.py`` ships, and sorts the misses on those into too long, too short and the rest.
 
 Run: ``.venv/bin/python bench/quality/reader_spans.py --squad-v11 … --folds DIR0,DIR1 [--question-folds …]``
 """
@@ -14,6 +16,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ from squad import Question, configure, split_articles  # noqa: E402
 from rag.answer.compose import sentence_window  # noqa: E402
 from rag.answer.question_types import question_word  # noqa: E402
 from rag.answer.reader import (  # noqa: E402
+    ECHO_PENALTY,
     END_TIE,
     LENGTH_FREE,
     LENGTH_PENALTY,
@@ -32,12 +36,14 @@ from rag.answer.reader import (  # noqa: E402
     Reader,
     best_token_span,
     context_tokens,
+    echo_tokens,
 )
 from rag.evaluation.metrics import best_over_golds, exact_match, normalize_answer, token_f1  # noqa: E402
+from rag.index.lexical import tokenize  # noqa: E402
 from rag.index.snapshot import Snapshot  # noqa: E402
 
 
-@dataclass(frozen=True)
+@dataclass
 class Logits:
     """One question's top window with the reader's logits."""
 
@@ -50,6 +56,11 @@ class Logits:
     context: list[int]
     start: np.ndarray
     end: np.ndarray
+
+    @cached_property
+    def echo(self) -> np.ndarray:
+        """The window tokens repeating a content word of the question."""
+        return echo_tokens(set(tokenize(self.question)), self.window, self.offsets, self.context)
 
 
 def read_all(readers: Readers, refresh: bool) -> list[Logits]:
@@ -66,12 +77,15 @@ def read_all(readers: Readers, refresh: bool) -> list[Logits]:
 Rule = Callable[[Logits], tuple[int, int]]
 
 
-def length_rule(penalty: float = 0.0, max_tokens: int = MAX_SPAN_TOKENS, tie: float = END_TIE, free: int = 1) -> Rule:
-    """``best_token_span`` with these settings: less ``penalty`` for each token past the first ``free``, at most
-    ``max_tokens`` long, ends within ``tie`` of the best tied (the longer span wins)."""
+def length_rule(penalty: float = 0.0, max_tokens: int = MAX_SPAN_TOKENS, tie: float = END_TIE, free: int = 1,
+                echo: float = 0.0) -> Rule:
+    """``best_token_span`` with these settings: less ``penalty`` for each token past the first ``free`` and ``echo``
+    for each token repeating the question, at most ``max_tokens`` long, ends within ``tie`` of the best tied (the
+    longer span wins)."""
 
     def pick(item: Logits) -> tuple[int, int]:
-        _, i, j, _ = best_token_span(item.start, item.end, item.context, max_tokens, tie, penalty, free)
+        _, i, j, _ = best_token_span(item.start, item.end, item.context, max_tokens, tie, penalty, free,
+                                     item.echo, echo)
         return item.offsets[i][0], item.offsets[j][1]
 
     return pick
@@ -123,34 +137,45 @@ def main() -> None:
     tune = set(split_articles()[0])
     tuning = [d for d in data if d.article in tune]
     held = [d for d in data if d.article not in tune]
-    shipped = length_rule(LENGTH_PENALTY, free=LENGTH_FREE)
+    shipped = length_rule(LENGTH_PENALTY, free=LENGTH_FREE, echo=ECHO_PENALTY)
+    length = length_rule(LENGTH_PENALTY, free=LENGTH_FREE)
     plain = length_rule()
-    print(f"{len(tuning)} tuning and {len(held)} held-out questions; EM misses where the top "
-          f"sentence holds an answer, with no length penalty: tune {misses(tuning, plain)}, held-out "
-          f"{misses(held, plain)}; with the shipped one: tune {misses(tuning, shipped)}, held-out "
+    print(f"{len(tuning)} tuning and {len(held)} held-out questions; EM misses where the top sentence holds an "
+          f"answer, with no penalty: tune {misses(tuning, plain)}, held-out {misses(held, plain)}; with the shipped "
+          f"length penalty alone (no echo penalty): tune {misses(tuning, length)}, held-out "
+          f"{misses(held, length)}; with the shipped rule: tune {misses(tuning, shipped)}, held-out "
           f"{misses(held, shipped)}\n")
-    rules: dict[str, Rule] = {"at most 30 tokens, no length penalty": plain}
+    rules: dict[tuple[float, float, int, float, int], str] = {(0.0, END_TIE, 1, 0.0, MAX_SPAN_TOKENS): "no penalty"}
     for penalty in (0.05, 0.1, 0.2, 0.3, 0.5):
-        rules[f"length penalty {penalty:g} a token"] = length_rule(penalty)
+        rules[(penalty, END_TIE, 1, 0.0, MAX_SPAN_TOKENS)] = f"length {penalty:g} a token"
     for penalty in (0.05, 0.1, 0.2):
-        rules[f"length penalty {penalty:g} a token, no ties"] = length_rule(penalty, tie=0.0)
-        for free in (4, 6, 8):
-            shipped_mark = " (shipped)" if (penalty, free) == (LENGTH_PENALTY, LENGTH_FREE) else ""
-            rules[f"length penalty {penalty:g} a token past {free}{shipped_mark}"] = length_rule(penalty, free=free)
+        rules[(penalty, 0.0, 1, 0.0, MAX_SPAN_TOKENS)] = f"length {penalty:g} a token, no ties"
     for longest in (20, 15, 10):
-        rules[f"at most {longest} tokens"] = length_rule(max_tokens=longest)
+        rules[(0.0, END_TIE, 1, 0.0, longest)] = f"at most {longest} tokens"
+    for echo in (0.0, 0.25, 0.5, 1.0, 2.0):
+        for penalty in (0.05, 0.1, 0.2, 0.3):
+            for free in (4, 6, 8):
+                rules[(penalty, END_TIE, free, echo, MAX_SPAN_TOKENS)] = (
+                    f"length {penalty:g} a token past {free}" + (f", echo {echo:g} a token" if echo else ""))
+    table = {key: (*scores(tuning, length_rule(p, m, t, f, e)), *scores(held, length_rule(p, m, t, f, e)))
+             for key in rules for p, t, f, e, m in [key]}
+    chosen = max(table, key=lambda key: table[key][0] + table[key][1])
+    shipped_key = (LENGTH_PENALTY, END_TIE, LENGTH_FREE, ECHO_PENALTY, MAX_SPAN_TOKENS)
     print("| rule | tune EM | tune F1 | tune EM, top sentence right | tune F1, top sentence right | held-out EM | "
           "held-out F1 | held-out EM, top right | held-out F1, top right |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for label, rule in rules.items():
-        cells = (*scores(tuning, rule), *scores(held, rule))
-        print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
-    print("\nBy question word (EM where the top sentence holds an answer; no penalty → shipped rule):")
+    for key, label in rules.items():
+        marks = [m for m, k in (("chosen", chosen), ("shipped", shipped_key)) if k == key]
+        label += f" ({', '.join(marks)})" if marks else ""
+        print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in table[key]) + " |")
+    print("\nBy question word (EM where the top sentence holds an answer; no penalty → shipped length penalty alone → "
+          "shipped rule):")
     for word in sorted({question_word(i.question) for i in tuning}):
         cells = []
         for part in (tuning, held):
             sel = [i for i in part if question_word(i.question) == word and i.hit]
-            cells.append(f"n={len(sel)} {scores(sel, plain)[0]:.3f} → {scores(sel, shipped)[0]:.3f}" if sel else "-")
+            cells.append(f"n={len(sel)} " + " → ".join(f"{scores(sel, r)[0]:.3f}" for r in (plain, length, shipped))
+                         if sel else "-")
         print(f"  {word}: tune {cells[0]}; held-out {cells[1]}")
 
 

@@ -6,6 +6,7 @@ answer"), shipped as an int8 ONNX graph in ``rag/answer/reader_model/`` and chec
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rag.index import onnx_model
+from rag.index.lexical import STOPWORDS, stem_words, tokenize
 
 MODEL_FILE = "reader.int8.onnx"
 # Question plus window, in tokens: the length the reader was trained at.
@@ -27,8 +29,12 @@ MAX_SPAN_TOKENS = 30
 END_TIE = 0.05
 # Subtracted from a span's start + end for each token past its first LENGTH_FREE: when the reader scores a long span
 # about as high as a shorter one inside it, SQuAD's answer is more often the shorter (docs/reader.md, "Span length").
-LENGTH_PENALTY = 0.2
+LENGTH_PENALTY = 0.3
 LENGTH_FREE = 6
+# Subtracted from a span's start + end for each of its tokens in a word that repeats a content word of the question:
+# SQuAD's answers rarely restate the question, the reader's long spans often do (docs/reader.md, "Span length").
+ECHO_PENALTY = 0.5
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,12 @@ class Reader:
         if not windows:
             return []
         encodings, starts, ends = self.logits(question, windows)
+        asked = set(tokenize(question))
         readings = []
-        for enc, start, end in zip(encodings, starts, ends, strict=True):
-            score, i, j, null = best_token_span(start, end, context_tokens(enc.sequence_ids))
+        for window, enc, start, end in zip(windows, encodings, starts, ends, strict=True):
+            context = context_tokens(enc.sequence_ids)
+            echo = echo_tokens(asked, window, enc.offsets, context)
+            score, i, j, null = best_token_span(start, end, context, echo=echo)
             if score <= -1e9:
                 readings.append(Reading(0, 0, score, null))
             else:
@@ -100,14 +109,31 @@ def context_tokens(sequence_ids: list[int | None]) -> list[int]:
     return [t for t, s in enumerate(sequence_ids) if s == 1]
 
 
+def echo_tokens(asked: set[str], window: str, offsets: list[tuple[int, int]], context: list[int]) -> np.ndarray:
+    """For each token of a tokenised (question, window) pair: whether it is a window token inside a word whose stem
+    is one of ``asked`` (the question's content stems, ``lexical.tokenize``)."""
+    echo = np.zeros(len(offsets), dtype=bool)
+    if not asked or not context:
+        return echo
+    found = [m for m in _WORD.finditer(window) if m.group().lower() not in STOPWORDS]
+    marked = np.zeros(len(window) + 1, dtype=bool)
+    for m, stem in zip(found, stem_words([m.group().lower() for m in found]), strict=True):
+        if stem in asked:
+            marked[m.start():m.end()] = True
+    idx = np.asarray(context)
+    echo[idx] = marked[[offsets[t][0] for t in context]]
+    return echo
+
+
 def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_SPAN_TOKENS,
-                    tie: float = END_TIE, penalty: float = LENGTH_PENALTY, free: int = LENGTH_FREE
+                    tie: float = END_TIE, penalty: float = LENGTH_PENALTY, free: int = LENGTH_FREE,
+                    echo: np.ndarray | None = None, echo_penalty: float = ECHO_PENALTY
                     ) -> tuple[float, int, int, float]:
     """(span score, start token, end token, no-answer score) over context tokens, the end at or after the start and
     at most ``max_tokens`` long. The span is the best start + end less ``penalty`` for each token past the first
-    ``free`` (the last of ends tied within ``tie``); its score is the best start + end before that penalty, so a
-    margin over "no answer" means what the fitted thresholds were fitted on. The no-answer score is the first token's
-    start + end."""
+    ``free`` and ``echo_penalty`` for each token ``echo`` marks (``echo_tokens``), the last of ends tied within
+    ``tie``; its score is the best start + end before those penalties, so a margin over "no answer" means what the
+    fitted thresholds were fitted on. The no-answer score is the first token's start + end."""
     null = float(start[0] + end[0])
     if not context:
         return -1e9, 0, 0, null
@@ -115,7 +141,12 @@ def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_
     gap = idx[None, :] - idx[:, None]
     allowed = (gap >= 0) & (gap < max_tokens)
     raw = start[idx][:, None] + end[idx][None, :]
-    scores = np.where(allowed, raw - penalty * np.maximum(gap + 1 - free, 0), -1e9)
+    chosen = raw - penalty * np.maximum(gap + 1 - free, 0)
+    if echo is not None and echo_penalty:
+        # The marked tokens from context position i to j: running[j + 1] - running[i].
+        running = np.concatenate([[0], np.cumsum(echo[idx])])
+        chosen = chosen - echo_penalty * (running[None, 1:] - running[:-1, None])
+    scores = np.where(allowed, chosen, -1e9)
     i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
     last = int(np.nonzero(scores[i] >= scores[i, j] - tie)[0].max())
     return float(np.where(allowed, raw, -1e9).max()), int(idx[i]), int(idx[last]), null

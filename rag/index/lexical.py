@@ -34,7 +34,12 @@ def words(text: str) -> list[str]:
 
 def tokenize(text: str) -> list[str]:
     """Stemmed content tokens: what BM25 and term-overlap features compare."""
-    return _stemmer().stemWords([w for w in words(text) if w not in STOPWORDS])
+    return stem_words([w for w in words(text) if w not in STOPWORDS])
+
+
+def stem_words(lowered: list[str]) -> list[str]:
+    """The stems ``tokenize`` gives these lower-cased words."""
+    return _stemmer().stemWords(lowered)
 
 
 class LexicalIndex:
