@@ -33,7 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.reader import END_TIE, MAX_TOKENS, best_token_span, context_tokens, echo_tokens, open_session
+from rag.answer.reader import (
+    END_TIE,
+    MAX_TOKENS,
+    TokenMarks,
+    best_token_span,
+    context_tokens,
+    mark_tokens,
+    open_session,
+)
 from rag.evaluation.datasets import squad_article_split
 from rag.evaluation.metrics import best_over_golds, exact_match, token_f1
 from rag.index.lexical import tokenize
@@ -180,8 +188,8 @@ def evaluate(logits: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, A
     """EM/F1 of the best span on answerable windows; no-answer accuracy on the others (span vs null + margin)."""
     em = f1 = answered_right = n_ans = n_none = none_right = 0.0
     for (start, end), row, ex in zip(logits, rows, examples, strict=True):
-        echo = echo_tokens(set(tokenize(ex.question)), ex.window, row["offsets"], context_tokens(row["sequence_ids"]))
-        span = row_span(start, end, row, margin, echo=echo)
+        marks = mark_tokens(set(tokenize(ex.question)), ex.window, row["offsets"], context_tokens(row["sequence_ids"]))
+        span = row_span(start, end, row, margin, marks=marks)
         says_none = span is None
         if ex.answers:
             n_ans += 1
@@ -200,10 +208,10 @@ def evaluate(logits: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, A
 
 
 def row_span(start: np.ndarray, end: np.ndarray, row: dict[str, Any], margin: float = 0.0, tie: float = END_TIE,
-             echo: np.ndarray | None = None) -> tuple[int, int] | None:
+             marks: TokenMarks | None = None) -> tuple[int, int] | None:
     """The first and last token of a row's best span, None when "no answer" beats it by more than ``margin``
-    (``echo``: the window tokens repeating the question, as the answer path marks them)."""
-    score, i, j, null = best_token_span(start, end, context_tokens(row["sequence_ids"]), tie=tie, echo=echo)
+    (``marks``: the window's tokens as the answer path marks them)."""
+    score, i, j, null = best_token_span(start, end, context_tokens(row["sequence_ids"]), tie=tie, marks=marks)
     return None if null > score + margin else (i, j)
 
 

@@ -145,22 +145,44 @@ def test_a_span_restating_the_question_gives_way_to_the_answer_inside_it() -> No
 
     import numpy as np
 
-    from rag.answer.reader import ECHO_PENALTY, best_token_span, echo_tokens
+    from rag.answer.reader import ECHO_PENALTY, best_token_span, mark_tokens
     from rag.index.lexical import tokenize
 
     window = "Maren Oduya founded the festival in spring."
     offsets = [(0, 0)] + [m.span() for m in re.finditer(r"\w+|\.", window)]  # token 0 stands for the question
     context = list(range(1, len(offsets)))
-    echo = echo_tokens(set(tokenize("Who founded the Zorblat festival?")), window, offsets, context)
-    assert [window[a:b] for (a, b), marked in zip(offsets, echo, strict=True) if marked] == ["founded", "festival"]
+    marks = mark_tokens(set(tokenize("Who founded the Zorblat festival?")), window, offsets, context)
+    assert [window[a:b] for (a, b), marked in zip(offsets, marks.echo, strict=True) if marked] == ["founded",
+                                                                                                   "festival"]
     start, end = np.zeros(len(offsets)), np.zeros(len(offsets))
     start[1] = 5.0
     end[2] = 4.0  # "Maren Oduya"
     end[5] = 4.0 + ECHO_PENALTY  # "Maren Oduya founded the festival", beating it by less than its two echoes cost
-    assert best_token_span(start, end, context, echo=echo)[1:3] == (1, 2)
+    assert best_token_span(start, end, context, marks=marks)[1:3] == (1, 2)
     assert best_token_span(start, end, context)[1:3] == (1, 5)  # no question, no echoes
     end[5] = 4.0 + 3 * ECHO_PENALTY  # a clear win keeps the long span
-    assert best_token_span(start, end, context, echo=echo)[1:3] == (1, 5)
+    assert best_token_span(start, end, context, marks=marks)[1:3] == (1, 5)
+
+
+def test_a_span_never_starts_or_ends_inside_a_word() -> None:
+    import numpy as np
+
+    from rag.answer.reader import best_token_span, load_reader, mark_tokens
+
+    window = "It was spoken at the Saxon chancellery."
+    (enc,), _, _ = load_reader().logits("Where was it spoken?", [window])
+    context = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
+    marks = mark_tokens(set(), window, enc.offsets, context)
+    chancellery = [t for t in context if window[enc.offsets[t][0]:enc.offsets[t][1]].isalpha()
+                   and enc.offsets[t][0] >= window.index("chancellery")]
+    assert len(chancellery) > 1  # the tokenizer splits it into pieces
+    first, last = chancellery[0], chancellery[-1]
+    assert marks.cut[first] and not marks.cut[last] and marks.inside[last] and not marks.inside[first]
+    start, end = np.zeros(len(enc.ids)), np.zeros(len(enc.ids))
+    saxon = first - 1
+    start[saxon], end[first], end[last] = 5.0, 4.0, 3.0  # the reader's best end is inside "chancellery"
+    assert best_token_span(start, end, context)[1:3] == (saxon, first)
+    assert best_token_span(start, end, context, marks=marks)[1:3] == (saxon, last)
 
 
 def test_weight_only_quantisation_stores_int8_and_keeps_float_arithmetic(tmp_path: Path) -> None:

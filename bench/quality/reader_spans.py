@@ -1,5 +1,5 @@
-"""How should the reader's logits become a span? Span rules for the top window (length and echo penalties, ties,
-maximum lengths), chosen on tuning articles by the sum of EM and F1.
+"""How should the reader's logits become a span? Span rules for the top window (length and echo penalties, whole
+words, ties, maximum lengths), chosen on tuning articles by the sum of EM and F1.
 
 Reads the top window of every v1.1 question as the answer path does (``compose.read_windows``'s window), each tuning
 question with the fold reader that never saw its article, each held-out one with the shipped reader, and keeps the
@@ -34,9 +34,10 @@ from rag.answer.reader import (  # noqa: E402
     LENGTH_PENALTY,
     MAX_SPAN_TOKENS,
     Reader,
+    TokenMarks,
     best_token_span,
     context_tokens,
-    echo_tokens,
+    mark_tokens,
 )
 from rag.evaluation.metrics import best_over_golds, exact_match, normalize_answer, token_f1  # noqa: E402
 from rag.index.lexical import tokenize  # noqa: E402
@@ -58,9 +59,9 @@ class Logits:
     end: np.ndarray
 
     @cached_property
-    def echo(self) -> np.ndarray:
-        """The window tokens repeating a content word of the question."""
-        return echo_tokens(set(tokenize(self.question)), self.window, self.offsets, self.context)
+    def marks(self) -> TokenMarks:
+        """The window tokens repeating a content word of the question, and those inside words."""
+        return mark_tokens(set(tokenize(self.question)), self.window, self.offsets, self.context)
 
 
 def read_all(readers: Readers, refresh: bool) -> list[Logits]:
@@ -78,14 +79,16 @@ Rule = Callable[[Logits], tuple[int, int]]
 
 
 def length_rule(penalty: float = 0.0, max_tokens: int = MAX_SPAN_TOKENS, tie: float = END_TIE, free: int = 1,
-                echo: float = 0.0) -> Rule:
+                echo: float = 0.0, whole: bool = False) -> Rule:
     """``best_token_span`` with these settings: less ``penalty`` for each token past the first ``free`` and ``echo``
     for each token repeating the question, at most ``max_tokens`` long, ends within ``tie`` of the best tied (the
-    longer span wins)."""
+    longer span wins); ``whole``: starting and ending at word boundaries."""
 
     def pick(item: Logits) -> tuple[int, int]:
-        _, i, j, _ = best_token_span(item.start, item.end, item.context, max_tokens, tie, penalty, free,
-                                     item.echo, echo)
+        marks = item.marks
+        if not whole:
+            marks = TokenMarks(marks.echo, np.zeros_like(marks.inside), np.zeros_like(marks.cut))
+        _, i, j, _ = best_token_span(item.start, item.end, item.context, max_tokens, tie, penalty, free, marks, echo)
         return item.offsets[i][0], item.offsets[j][1]
 
     return pick
@@ -137,30 +140,34 @@ def main() -> None:
     tune = set(split_articles()[0])
     tuning = [d for d in data if d.article in tune]
     held = [d for d in data if d.article not in tune]
-    shipped = length_rule(LENGTH_PENALTY, free=LENGTH_FREE, echo=ECHO_PENALTY)
+    shipped = length_rule(LENGTH_PENALTY, free=LENGTH_FREE, echo=ECHO_PENALTY, whole=True)
     length = length_rule(LENGTH_PENALTY, free=LENGTH_FREE)
     plain = length_rule()
     print(f"{len(tuning)} tuning and {len(held)} held-out questions; EM misses where the top sentence holds an "
           f"answer, with no penalty: tune {misses(tuning, plain)}, held-out {misses(held, plain)}; with the shipped "
-          f"length penalty alone (no echo penalty): tune {misses(tuning, length)}, held-out "
+          f"length penalty alone (no echo penalty, spans may cut words): tune {misses(tuning, length)}, held-out "
           f"{misses(held, length)}; with the shipped rule: tune {misses(tuning, shipped)}, held-out "
           f"{misses(held, shipped)}\n")
-    rules: dict[tuple[float, float, int, float, int], str] = {(0.0, END_TIE, 1, 0.0, MAX_SPAN_TOKENS): "no penalty"}
+    # (length penalty, tie, penalty-free tokens, echo penalty, longest span, whole words)
+    rules: dict[tuple[float, float, int, float, int, bool], str] = {
+        (0.0, END_TIE, 1, 0.0, MAX_SPAN_TOKENS, False): "no penalty"}
     for penalty in (0.05, 0.1, 0.2, 0.3, 0.5):
-        rules[(penalty, END_TIE, 1, 0.0, MAX_SPAN_TOKENS)] = f"length {penalty:g} a token"
+        rules[(penalty, END_TIE, 1, 0.0, MAX_SPAN_TOKENS, False)] = f"length {penalty:g} a token"
     for penalty in (0.05, 0.1, 0.2):
-        rules[(penalty, 0.0, 1, 0.0, MAX_SPAN_TOKENS)] = f"length {penalty:g} a token, no ties"
+        rules[(penalty, 0.0, 1, 0.0, MAX_SPAN_TOKENS, False)] = f"length {penalty:g} a token, no ties"
     for longest in (20, 15, 10):
-        rules[(0.0, END_TIE, 1, 0.0, longest)] = f"at most {longest} tokens"
-    for echo in (0.0, 0.25, 0.5, 1.0, 2.0):
-        for penalty in (0.05, 0.1, 0.2, 0.3):
-            for free in (4, 6, 8):
-                rules[(penalty, END_TIE, free, echo, MAX_SPAN_TOKENS)] = (
-                    f"length {penalty:g} a token past {free}" + (f", echo {echo:g} a token" if echo else ""))
-    table = {key: (*scores(tuning, length_rule(p, m, t, f, e)), *scores(held, length_rule(p, m, t, f, e)))
-             for key in rules for p, t, f, e, m in [key]}
+        rules[(0.0, END_TIE, 1, 0.0, longest, False)] = f"at most {longest} tokens"
+    for whole in (False, True):
+        for echo in (0.0, 0.25, 0.5, 1.0, 2.0):
+            for penalty in (0.05, 0.1, 0.2, 0.3):
+                for free in (4, 6, 8):
+                    rules[(penalty, END_TIE, free, echo, MAX_SPAN_TOKENS, whole)] = (
+                        f"length {penalty:g} a token past {free}" + (f", echo {echo:g} a token" if echo else "")
+                        + (", whole words" if whole else ""))
+    table = {key: (*scores(tuning, length_rule(p, m, t, f, e, w)), *scores(held, length_rule(p, m, t, f, e, w)))
+             for key in rules for p, t, f, e, m, w in [key]}
     chosen = max(table, key=lambda key: table[key][0] + table[key][1])
-    shipped_key = (LENGTH_PENALTY, END_TIE, LENGTH_FREE, ECHO_PENALTY, MAX_SPAN_TOKENS)
+    shipped_key = (LENGTH_PENALTY, END_TIE, LENGTH_FREE, ECHO_PENALTY, MAX_SPAN_TOKENS, True)
     print("| rule | tune EM | tune F1 | tune EM, top sentence right | tune F1, top sentence right | held-out EM | "
           "held-out F1 | held-out EM, top right | held-out F1, top right |")
     print("|---|---|---|---|---|---|---|---|---|")

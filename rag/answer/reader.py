@@ -32,7 +32,8 @@ END_TIE = 0.05
 LENGTH_PENALTY = 0.3
 LENGTH_FREE = 6
 # Subtracted from a span's start + end for each of its tokens in a word that repeats a content word of the question:
-# SQuAD's answers rarely restate the question, the reader's long spans often do (docs/reader.md, "Span length").
+# SQuAD's answers rarely restate the question, the reader's long spans often do (docs/reader.md, "Span length"). Spans
+# also start and end at word boundaries, never inside a word split into pieces.
 ECHO_PENALTY = 0.5
 _WORD = re.compile(r"\w+")
 
@@ -79,8 +80,8 @@ class Reader:
         readings = []
         for window, enc, start, end in zip(windows, encodings, starts, ends, strict=True):
             context = context_tokens(enc.sequence_ids)
-            echo = echo_tokens(asked, window, enc.offsets, context)
-            score, i, j, null = best_token_span(start, end, context, echo=echo)
+            marks = mark_tokens(asked, window, enc.offsets, context)
+            score, i, j, null = best_token_span(start, end, context, marks=marks)
             if score <= -1e9:
                 readings.append(Reading(0, 0, score, null))
             else:
@@ -109,31 +110,48 @@ def context_tokens(sequence_ids: list[int | None]) -> list[int]:
     return [t for t, s in enumerate(sequence_ids) if s == 1]
 
 
-def echo_tokens(asked: set[str], window: str, offsets: list[tuple[int, int]], context: list[int]) -> np.ndarray:
-    """For each token of a tokenised (question, window) pair: whether it is a window token inside a word whose stem
-    is one of ``asked`` (the question's content stems, ``lexical.tokenize``)."""
-    echo = np.zeros(len(offsets), dtype=bool)
-    if not asked or not context:
-        return echo
-    found = [m for m in _WORD.finditer(window) if m.group().lower() not in STOPWORDS]
-    marked = np.zeros(len(window) + 1, dtype=bool)
-    for m, stem in zip(found, stem_words([m.group().lower() for m in found]), strict=True):
-        if stem in asked:
-            marked[m.start():m.end()] = True
+@dataclass(frozen=True)
+class TokenMarks:
+    """What the span rule reads about each token of a tokenised (question, window) pair besides its logits."""
+
+    echo: np.ndarray  # a window token inside a word whose stem is a content word of the question
+    inside: np.ndarray  # a window token that starts inside a word ("##" pieces), so no span may start there
+    cut: np.ndarray  # a window token that ends inside a word, so no span may end there
+
+
+def mark_tokens(asked: set[str], window: str, offsets: list[tuple[int, int]], context: list[int]) -> TokenMarks:
+    """The marks of a pair's window tokens (``context``, with their character ``offsets`` into ``window``);
+    ``asked``: the question's content stems (``lexical.tokenize``)."""
+    n = len(offsets)
+    echo, inside, cut = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if not context:
+        return TokenMarks(echo, inside, cut)
+    letters = np.array([c.isalnum() for c in window] + [False])
+    joined = np.zeros(len(window) + 1, dtype=bool)  # joined[k]: characters k - 1 and k belong to one word
+    joined[1:] = letters[1:] & letters[:-1]
     idx = np.asarray(context)
-    echo[idx] = marked[[offsets[t][0] for t in context]]
-    return echo
+    inside[idx] = joined[[offsets[t][0] for t in context]]
+    cut[idx] = joined[[offsets[t][1] for t in context]]
+    if asked:
+        found = [m for m in _WORD.finditer(window) if m.group().lower() not in STOPWORDS]
+        marked = np.zeros(len(window) + 1, dtype=bool)
+        for m, stem in zip(found, stem_words([m.group().lower() for m in found]), strict=True):
+            if stem in asked:
+                marked[m.start():m.end()] = True
+        echo[idx] = marked[[offsets[t][0] for t in context]]
+    return TokenMarks(echo, inside, cut)
 
 
 def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_SPAN_TOKENS,
                     tie: float = END_TIE, penalty: float = LENGTH_PENALTY, free: int = LENGTH_FREE,
-                    echo: np.ndarray | None = None, echo_penalty: float = ECHO_PENALTY
+                    marks: TokenMarks | None = None, echo_penalty: float = ECHO_PENALTY
                     ) -> tuple[float, int, int, float]:
     """(span score, start token, end token, no-answer score) over context tokens, the end at or after the start and
     at most ``max_tokens`` long. The span is the best start + end less ``penalty`` for each token past the first
-    ``free`` and ``echo_penalty`` for each token ``echo`` marks (``echo_tokens``), the last of ends tied within
-    ``tie``; its score is the best start + end before those penalties, so a margin over "no answer" means what the
-    fitted thresholds were fitted on. The no-answer score is the first token's start + end."""
+    ``free`` and, with ``marks``, less ``echo_penalty`` for each token repeating the question and made of whole words
+    (when the window has such a span); the last of ends tied within ``tie`` wins. Its score is the best start + end
+    before those rules, so a margin over "no answer" means what the fitted thresholds were fitted on. The no-answer
+    score is the first token's start + end."""
     null = float(start[0] + end[0])
     if not context:
         return -1e9, 0, 0, null
@@ -142,11 +160,14 @@ def best_token_span(start: np.ndarray, end: np.ndarray, context: list[int], max_
     allowed = (gap >= 0) & (gap < max_tokens)
     raw = start[idx][:, None] + end[idx][None, :]
     chosen = raw - penalty * np.maximum(gap + 1 - free, 0)
-    if echo is not None and echo_penalty:
+    candidates = allowed
+    if marks is not None:
         # The marked tokens from context position i to j: running[j + 1] - running[i].
-        running = np.concatenate([[0], np.cumsum(echo[idx])])
+        running = np.concatenate([[0], np.cumsum(marks.echo[idx])])
         chosen = chosen - echo_penalty * (running[None, 1:] - running[:-1, None])
-    scores = np.where(allowed, chosen, -1e9)
+        whole = allowed & ~marks.inside[idx][:, None] & ~marks.cut[idx][None, :]
+        candidates = whole if whole.any() else allowed
+    scores = np.where(candidates, chosen, -1e9)
     i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
     last = int(np.nonzero(scores[i] >= scores[i, j] - tie)[0].max())
     return float(np.where(allowed, raw, -1e9).max()), int(idx[i]), int(idx[last]), null
