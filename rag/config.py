@@ -78,7 +78,8 @@ class Settings(BaseSettings):
         " sentence and abstains on retrieval features alone."))
     reader_candidates: int = Field(1, ge=1, le=20, description=(
         "Retrieved sentences whose windows (the sentence and one neighbour each side) the reader reads; more let it"
-        " move the citation further but cost ~20 ms each and measured worse (docs/reader.md)."))
+        " move the citation further but cost one more window read each (~10–30 ms, depending on the machine) and"
+        " measured worse (docs/reader.md)."))
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     max_file_bytes: int = Field(20_000_000, ge=1, description="Larger files are skipped with a warning.")
     llm: str | None = Field(None, description=(
