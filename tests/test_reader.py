@@ -185,6 +185,25 @@ def test_a_span_never_starts_or_ends_inside_a_word() -> None:
     assert best_token_span(start, end, context, marks=marks)[1:3] == (saxon, last)
 
 
+@pytest.mark.slow  # a subprocess that loads the tokenizer and reads 143 windows: seconds
+def test_the_training_tool_scores_a_graph_without_training(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    graph = model_dir() / "reader.int8.onnx"
+    done = subprocess.run([sys.executable, "-m", "rag.train_reader", "--score", str(graph), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    scores = json.loads(done.stdout[done.stdout.index("{"):])
+    assert scores["answerable"] > 0 and scores["no_answer"] > 0
+    assert 0.3 < scores["f1"] <= 1.0 and 0.0 < scores["em"] <= scores["f1"]
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+    missing = subprocess.run([sys.executable, "-m", "rag.train_reader", "--score", str(tmp_path / "none.onnx")],
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert missing.returncode == 2 and "no reader graph" in missing.stderr
+
+
 def test_weight_only_quantisation_stores_int8_and_keeps_float_arithmetic(tmp_path: Path) -> None:
     import numpy as np
     import onnx
