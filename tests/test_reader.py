@@ -167,11 +167,11 @@ def test_a_span_restating_the_question_gives_way_to_the_answer_inside_it() -> No
 def test_a_span_never_starts_or_ends_inside_a_word() -> None:
     import numpy as np
 
-    from rag.answer.reader import best_token_span, load_reader, mark_tokens
+    from rag.answer.reader import best_token_span, context_tokens, load_reader, mark_tokens
 
     window = "It was spoken at the Saxon chancellery."
     (enc,), _, _ = load_reader().logits("Where was it spoken?", [window])
-    context = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
+    context = context_tokens(enc.sequence_ids)
     marks = mark_tokens(set(), window, enc.offsets, context)
     chancellery = [t for t in context if window[enc.offsets[t][0]:enc.offsets[t][1]].isalpha()
                    and enc.offsets[t][0] >= window.index("chancellery")]

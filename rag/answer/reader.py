@@ -6,7 +6,6 @@ answer"), shipped as an int8 ONNX graph in ``rag/answer/reader_model/`` and chec
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rag.index import onnx_model
-from rag.index.lexical import STOPWORDS, stem_words, tokenize
+from rag.index.lexical import content_word_spans, tokenize
 
 MODEL_FILE = "reader.int8.onnx"
 # Question plus window, in tokens: the length the reader was trained at.
@@ -35,7 +34,6 @@ LENGTH_FREE = 6
 # SQuAD's answers rarely restate the question, the reader's long spans often do (docs/reader.md, "Span length"). Spans
 # also start and end at word boundaries, never inside a word split into pieces.
 ECHO_PENALTY = 0.5
-_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -130,15 +128,15 @@ def mark_tokens(asked: set[str], window: str, offsets: list[tuple[int, int]], co
     joined = np.zeros(len(window) + 1, dtype=bool)  # joined[k]: characters k - 1 and k belong to one word
     joined[1:] = letters[1:] & letters[:-1]
     idx = np.asarray(context)
-    inside[idx] = joined[[offsets[t][0] for t in context]]
+    begins = [offsets[t][0] for t in context]
+    inside[idx] = joined[begins]
     cut[idx] = joined[[offsets[t][1] for t in context]]
     if asked:
-        found = [m for m in _WORD.finditer(window) if m.group().lower() not in STOPWORDS]
         marked = np.zeros(len(window) + 1, dtype=bool)
-        for m, stem in zip(found, stem_words([m.group().lower() for m in found]), strict=True):
+        for a, b, stem in content_word_spans(window):
             if stem in asked:
-                marked[m.start():m.end()] = True
-        echo[idx] = marked[[offsets[t][0] for t in context]]
+                marked[a:b] = True
+        echo[idx] = marked[begins]
     return TokenMarks(echo, inside, cut)
 
 

@@ -34,12 +34,15 @@ def words(text: str) -> list[str]:
 
 def tokenize(text: str) -> list[str]:
     """Stemmed content tokens: what BM25 and term-overlap features compare."""
-    return stem_words([w for w in words(text) if w not in STOPWORDS])
+    return _stemmer().stemWords([w for w in words(text) if w not in STOPWORDS])
 
 
-def stem_words(lowered: list[str]) -> list[str]:
-    """The stems ``tokenize`` gives these lower-cased words."""
-    return _stemmer().stemWords(lowered)
+def content_word_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, stem) of each content word of ``text``, stemmed as ``tokenize`` stems; the text is not folded
+    first, so the offsets point into it."""
+    found = [m for m in _TOKEN.finditer(text) if m.group().lower() not in STOPWORDS]
+    stems = _stemmer().stemWords([m.group().lower() for m in found])
+    return [(m.start(), m.end(), stem) for m, stem in zip(found, stems, strict=True)]
 
 
 class LexicalIndex:
