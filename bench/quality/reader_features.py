@@ -33,6 +33,7 @@ from squad import (  # noqa: E402
     Question,
     build_index,
     configure,
+    graphs_tag,
     question_tag,
     source_by_title,
     split_articles,
@@ -68,6 +69,9 @@ class Readers:
         self.folds = [Reader(d / "reader.int8.onnx", tokenizer) for d in fold_dirs]
         self.shipped = load_reader()
         assert (model_dir() / "reader.int8.onnx").exists()
+        # Readings depend on every graph, so caches of other fold readers (two folds or four) never stand in.
+        self.tag = "-readers-" + graphs_tag((model_dir() / "reader.int8.onnx",
+                                             *(d / "reader.int8.onnx" for d in fold_dirs)))
 
     def for_article(self, title: str) -> Reader:
         if title in self.tune:
@@ -78,8 +82,9 @@ class Readers:
 def read_top_windows(name: str, readers: Readers, refresh: bool,
                      item: Callable[[Snapshot, Question, int, set[int], Reader], T]) -> list[T]:
     """``item(snapshot, question, top row, gold rows, reader)`` for every v1.1 question on the 17-article index, its
-    reader the one that never saw its article; cached as ``name`` for these question vectors (``refresh``: redo)."""
-    cache = CACHE / f"{name}{question_tag()}.pkl"
+    reader the one that never saw its article; cached as ``name`` for these question vectors and readers
+    (``refresh``: redo, after the span rule changed)."""
+    cache = CACHE / f"{name}{question_tag()}{readers.tag}.pkl"
     if cache.exists() and not refresh:
         return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
     snapshot, retrieved = retrieved_v11(1)
@@ -104,7 +109,7 @@ def read_windows(reader: Reader, question: str, rows: list[int], snapshot: Snaps
 # -- re-ranking ---------------------------------------------------------------------------------------------------
 def ranking_data(readers: Readers, m: int) -> list[dict]:
     """Every v1.1 question on the 17-article index: top-10 rows, fused scores, gold labels, top-m readings."""
-    cache = CACHE / f"reader-ranking-{m}{question_tag()}.pkl"
+    cache = CACHE / f"reader-ranking-{m}{question_tag()}{readers.tag}.pkl"
     if cache.exists():
         return pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
     snapshot, retrieved = retrieved_v11(10)
@@ -160,7 +165,7 @@ def pipelines() -> dict[str, object]:
 
 def case_readings(cases: list[Case], readers: Readers, m: int) -> list[list[WindowReading]]:
     """The top-``m`` windows of every abstention case, read by the reader that has not seen its article."""
-    cache = CACHE / f"reader-cases-{m}{question_tag()}.pkl"
+    cache = CACHE / f"reader-cases-{m}{question_tag()}{readers.tag}.pkl"
     if cache.exists():  # plain tuples, so that abstention.py --reader-folds can load what this script wrote
         rows = pickle.loads(cache.read_bytes())  # noqa: S301 - our own cache file
         return [[WindowReading(*r) for r in reads] for reads in rows]

@@ -134,7 +134,8 @@ def main() -> None:
     configure()
     parser = argparse.ArgumentParser()
     parser.add_argument("--folds", required=True, help="comma-separated fold reader folders (fold 0 first)")
-    parser.add_argument("--refresh", action="store_true", help="read again (after a reader changed)")
+    parser.add_argument("--refresh", action="store_true",
+                        help="read again (after the window or span code changed; other readers have their own cache)")
     args = parser.parse_args()
     data = read_all(Readers([Path(p) for p in args.folds.split(",")]), args.refresh)
     tune = set(split_articles()[0])

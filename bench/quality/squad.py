@@ -39,8 +39,10 @@ class DataFiles:
     def v20(self) -> Path:
         """The SQuAD v2.0 file; the repository ships none, so a script that needs one says how to pass it."""
         if self.v20_file is None:
-            sys.exit("this script needs SQuAD v2.0 questions: --squad-v20 PATH "
-                     "(e.g. ../shared/eval/squad/squad-v2.0-dev-shared.json)")
+            sys.exit(
+                "this script needs SQuAD v2.0 questions: --squad-v20 PATH "
+                "(e.g. ../shared/eval/squad/squad-v2.0-dev-shared.json)"
+            )
         return self.v20_file
 
 
@@ -89,14 +91,17 @@ def question_tag() -> str:
     caches predate the tuned one), else the shipped and fold graphs' digest."""
     if Settings().question_encoder == "packaged":
         return ""
-    return _graphs_tag((question_model_dir() / QUESTION_MODEL, *(f / QUESTION_MODEL for f in DATA.question_folds)))
+    return "-tuned-" + graphs_tag(
+        (question_model_dir() / QUESTION_MODEL, *(f / QUESTION_MODEL for f in DATA.question_folds))
+    )
 
 
 @functools.cache
-def _graphs_tag(graphs: tuple[Path, ...]) -> str:
-    # Hashed once per run: the three graphs are ~70 MB and a run asks for several cache names.
+def graphs_tag(graphs: tuple[Path, ...]) -> str:
+    """A short digest of model graphs' bytes, for cache file names."""
+    # Hashed once per run: the graphs are tens of MB and a run asks for several cache names.
     digest = hashlib.sha256(b"".join(hashlib.sha256(g.read_bytes()).digest() for g in graphs))
-    return "-tuned-" + digest.hexdigest()[:12]
+    return digest.hexdigest()[:12]
 
 
 def article_file_name(title: str) -> str:
@@ -131,8 +136,18 @@ def load_questions(path: Path, offsets: dict[str, list[int]], sources: dict[str,
             for qa in para["qas"]:
                 impossible = bool(qa.get("is_impossible", False))
                 answers = [a["text"] for a in qa["answers"]]
-                out.append(Question(qa["id"], qa["question"], article["title"], sources[article["title"]], span,
-                                    answers, [base + a["answer_start"] for a in qa["answers"]], not impossible))
+                out.append(
+                    Question(
+                        qa["id"],
+                        qa["question"],
+                        article["title"],
+                        sources[article["title"]],
+                        span,
+                        answers,
+                        [base + a["answer_start"] for a in qa["answers"]],
+                        not impossible,
+                    )
+                )
     return out
 
 
