@@ -25,7 +25,8 @@ class Sentence(BaseModel):
 
 class Citation(BaseModel):
     """A sentence an answer rests on, with its score (higher is better): the retrieval score; the sentence holding
-    the reader's answer span is cited first and carries the best score among the candidates."""
+    the reader's answer span is cited first (or second, after the top candidate, when the reader is less sure of it)
+    and carries the best score among the candidates it was placed above."""
 
     source: str
     sentence_id: str

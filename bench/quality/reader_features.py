@@ -106,6 +106,13 @@ def read_windows(reader: Reader, question: str, rows: list[int], snapshot: Snaps
     return out
 
 
+def paired_gain(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
+    """The mean of ``after - before`` over the same questions and its standard error: the bench's rule changes only
+    when a rule's gain on the tuning questions exceeds one standard error (within that, the shipped rule stays)."""
+    diff = np.asarray(after, float) - np.asarray(before, float)
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
 # -- re-ranking ---------------------------------------------------------------------------------------------------
 def ranking_data(readers: Readers, m: int) -> list[dict]:
     """Every v1.1 question on the 17-article index: top-10 rows, fused scores, gold labels, top-m readings."""

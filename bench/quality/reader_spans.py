@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reader_features import Readers, read_top_windows  # noqa: E402
+from reader_features import Readers, paired_gain, read_top_windows  # noqa: E402
 from squad import Question, configure, split_articles  # noqa: E402
 
 from rag.answer.compose import sentence_window  # noqa: E402
@@ -94,17 +94,22 @@ def length_rule(penalty: float = 0.0, max_tokens: int = MAX_SPAN_TOKENS, tie: fl
     return pick
 
 
-def scores(items: list[Logits], rule: Rule) -> tuple[float, float, float, float]:
-    """EM and F1 over all ``items``, then over those whose top sentence holds an answer."""
+def per_question(items: list[Logits], rule: Rule) -> tuple[np.ndarray, np.ndarray]:
+    """EM and F1 of each item's span."""
     em, f1 = [], []
     for item in items:
         a, b = rule(item)
         span = item.window[a:b].strip()
         em.append(best_over_golds(exact_match, span, item.answers))
         f1.append(best_over_golds(token_f1, span, item.answers))
+    return np.array(em), np.array(f1)
+
+
+def scores(items: list[Logits], rule: Rule) -> tuple[float, float, float, float]:
+    """EM and F1 over all ``items``, then over those whose top sentence holds an answer."""
+    em, f1 = per_question(items, rule)
     hit = np.array([i.hit for i in items])
-    em_a, f1_a = np.array(em), np.array(f1)
-    return float(em_a.mean()), float(f1_a.mean()), float(em_a[hit].mean()), float(f1_a[hit].mean())
+    return float(em.mean()), float(f1.mean()), float(em[hit].mean()), float(f1[hit].mean())
 
 
 def misses(items: list[Logits], rule: Rule) -> dict[str, int]:
@@ -176,6 +181,11 @@ def main() -> None:
         marks = [m for m, k in (("chosen", chosen), ("shipped", shipped_key)) if k == key]
         label += f" ({', '.join(marks)})" if marks else ""
         print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in table[key]) + " |")
+    if chosen != shipped_key:
+        gain, se = paired_gain(*(sum(per_question(tuning, length_rule(p, m, t, f, e, w)))
+                                 for p, t, f, e, m, w in (shipped_key, chosen)))
+        print(f"\nChosen against shipped on the tuning questions: EM + F1 {gain:+.4f}, standard error {se:.4f}; "
+              f"{'past one standard error: the chosen rule should ship' if gain > se else 'the shipped rule stays'}.")
     print("\nBy question word (EM where the top sentence holds an answer; no penalty → shipped length penalty alone → "
           "shipped rule):")
     for word in sorted({question_word(i.question) for i in tuning}):

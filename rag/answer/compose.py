@@ -17,10 +17,12 @@ from rag.text import normalize_for_match
 ABSTAIN_TEXT = "The corpus does not say. I found no sentence that answers this question."
 # The reader's span stands only in questions the abstention model judged answerable, so it beats the heuristic one even
 # when "no answer" wins: a span in the top sentence stands at any margin. A span in another sentence moves that
-# sentence to the first citation and needs "no answer" beaten by READER_MOVE. Both fitted out of fold on the tuning
-# articles (bench/quality/reader_floor.py, docs/reader.md).
+# sentence to the first citation when it beats "no answer" by READER_MOVE; short of that it is still the short answer
+# above READER_ASIDE, its sentence cited second, since retrieval's top sentence is more often the one SQuAD marks.
+# All three fitted out of fold on the tuning articles (bench/quality/reader_floor.py, docs/reader.md).
 READER_FLOOR = -math.inf
 READER_MOVE = 8.0
+READER_ASIDE = -math.inf
 
 
 @dataclass
@@ -36,11 +38,13 @@ class Draft:
 
 @dataclass(frozen=True)
 class ReadSpan:
-    """The reader's answer: the span's text, the row of the sentence holding it, and its margin over no-answer."""
+    """The reader's answer: the span's text, the row of the sentence holding it, its margin over no-answer, and
+    whether that sentence is cited first (else second, after the top candidate)."""
 
     text: str
     row: int
     margin: float
+    first: bool
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,18 @@ def read_windows(question: str, rows: list[int], snapshot: Snapshot, reader: Rea
 
 def read_span(reads: list[WindowRead], candidates: list[Candidate]) -> ReadSpan | None:
     """The reader's best span over the windows read, kept only when it lies inside one sentence and beats "no
-    answer" by the margin its place needs (``READER_FLOOR`` in the top sentence, ``READER_MOVE`` elsewhere)."""
+    answer" by the margin its place needs (``READER_FLOOR`` in the top sentence, ``READER_ASIDE`` elsewhere, and
+    ``READER_MOVE`` to cite its sentence first)."""
     best: ReadSpan | None = None
     for read in reads:
         reading = read.reading
         if best is not None and reading.margin <= best.margin:
             continue
         holder = span_holder(read.layout, reading.start, reading.end)
-        needed = READER_FLOOR if holder == candidates[0].row else READER_MOVE
-        if holder is not None and reading.margin > needed:
-            best = ReadSpan(read.window[reading.start:reading.end].strip(), holder, reading.margin)
+        top = holder == candidates[0].row
+        if holder is not None and reading.margin > (READER_FLOOR if top else min(READER_ASIDE, READER_MOVE)):
+            best = ReadSpan(read.window[reading.start:reading.end].strip(), holder, reading.margin,
+                            top or reading.margin > READER_MOVE)
     return best if best is not None and best.text else None
 
 
@@ -81,12 +87,14 @@ def span_holder(layout: list[tuple[int, int, int]], start: int, end: int) -> int
 
 
 def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int,
-                     first: tuple[int, float] | None = None) -> list[Citation]:
-    """The top ``k`` candidates as citations, skipping repeats of an already cited sentence text; ``first`` is a
-    (row, score) cited ahead of them (the sentence holding the reader's span)."""
+                     promoted: tuple[int, float] | None = None, at: int = 0) -> list[Citation]:
+    """The top ``k`` candidates as citations, skipping repeats of an already cited sentence text; ``promoted`` is a
+    (row, score) cited at place ``at`` among them (the sentence holding the reader's span)."""
     chosen: list[Citation] = []
     seen: set[str] = set()
-    rows = ([first] if first else []) + [(c.row, float(c.score)) for c in candidates]
+    rows = [(c.row, float(c.score)) for c in candidates]
+    if promoted:
+        rows.insert(at, promoted)
     for row, score in rows:
         s = snapshot.sentence(row)
         key = normalize_for_match(s.text).lower()
@@ -142,17 +150,21 @@ def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snap
         return Draft(ABSTAIN_TEXT, None, True, [], round(confidence, 4))
     kind = span_type(question)
     found = read_span(reads, candidates) if reads else None
+    if found and not found.first and k < 2:
+        found = None  # a single citation leaves no place for the neighbour holding the span
     heuristic = None
     # A date or number question whose reader span holds no date or number (a "when" question read as a name) takes the
     # heuristic span of that type instead, when the top sentence has one (bench/quality/reader_floor.py).
     if found is None or not has_answer_type(found.text, kind):
         heuristic = best_span(question, snapshot.texts[candidates[0].row], kind)
         found = None if heuristic else found
-    # The sentence holding the reader's span ranks first, so it carries the best score it was preferred over.
-    promoted = (found.row, float(candidates[0].score)) if found else None
-    citations = select_citations(candidates, snapshot, k, promoted)
-    top = citations[0]
+    # The sentence holding the reader's span carries the best score it was preferred over.
+    at = 0 if found is None or found.first else 1
+    promoted = (found.row, float(candidates[min(at, len(candidates) - 1)].score)) if found else None
+    citations = select_citations(candidates, snapshot, k, promoted, at)
+    held = normalize_for_match(snapshot.texts[found.row]).lower() if found else None
+    quoted = next((i for i, c in enumerate(citations) if normalize_for_match(c.text).lower() == held), 0)
     span = found.text if found else heuristic
-    sentence = " ".join(top.text.split())
-    answer = f"{span} — “{sentence}” [1]" if span else f"{sentence} [1]"
+    sentence = " ".join(citations[quoted].text.split())
+    answer = f"{span} — “{sentence}” [{quoted + 1}]" if span else f"{sentence} [1]"
     return Draft(answer, span, False, citations, round(confidence, 4))
