@@ -4,8 +4,9 @@ it, while sentences keep the packaged model's vectors (an index built with the p
 With no options it trains on the repository's SQuAD slice (a smoke run); the shipped graph was trained with the
 team's SQuAD files:
 
-    python -m rag.train_questions --squad-v11 ../shared/eval/squad/squad-v1.1-dev-shared.json \\
-        --squad-v20 ../shared/eval/squad/squad-v2.0-dev-shared.json --out build/questions
+    python -m rag.train_questions --squad-v11 SQUAD_V11.json --squad-v20 SQUAD_V20.json --out build/questions
+
+(any SQuAD v1.1 and v2.0 JSON files; the training record lists the articles the shipped graph saw)
 
 Each answerable question of a training article is pulled towards the packaged-model vectors of the sentences holding
 an answer start and away from every other sentence of the training articles (a softmax over all of them, scaled by

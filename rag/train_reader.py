@@ -3,8 +3,9 @@
 With no options it trains on the repository's SQuAD slice (a smoke run); the shipped model was trained with
 the team's SQuAD files:
 
-    python -m rag.train_reader --squad-v11 ../shared/eval/squad/squad-v1.1-dev-shared.json \\
-        --squad-v20 ../shared/eval/squad/squad-v2.0-dev-shared.json --out build/reader
+    python -m rag.train_reader --squad-v11 SQUAD_V11.json --squad-v20 SQUAD_V20.json --out build/reader
+
+(any SQuAD v1.1 and v2.0 JSON files; the training record lists the articles the shipped graph saw)
 
 Each example is a question with a window of its paragraph that holds the answer's sentence: by default any run of
 2 × ``--neighbours`` + 1 sentences holding it, as the answer path reads a neighbour's window when the neighbour is

@@ -39,10 +39,8 @@ class DataFiles:
     def v20(self) -> Path:
         """The SQuAD v2.0 file; the repository ships none, so a script that needs one says how to pass it."""
         if self.v20_file is None:
-            sys.exit(
-                "this script needs SQuAD v2.0 questions: --squad-v20 PATH "
-                "(e.g. ../shared/eval/squad/squad-v2.0-dev-shared.json)"
-            )
+            sys.exit("this script needs SQuAD v2.0 questions: --squad-v20 PATH "
+                     "(e.g. ../shared/eval/squad/squad-v2.0-dev-shared.json)")
         return self.v20_file
 
 
@@ -91,9 +89,8 @@ def question_tag() -> str:
     caches predate the tuned one), else the shipped and fold graphs' digest."""
     if Settings().question_encoder == "packaged":
         return ""
-    return "-tuned-" + graphs_tag(
-        (question_model_dir() / QUESTION_MODEL, *(f / QUESTION_MODEL for f in DATA.question_folds))
-    )
+    return "-tuned-" + graphs_tag((question_model_dir() / QUESTION_MODEL,
+                                   *(f / QUESTION_MODEL for f in DATA.question_folds)))
 
 
 @functools.cache
@@ -136,18 +133,8 @@ def load_questions(path: Path, offsets: dict[str, list[int]], sources: dict[str,
             for qa in para["qas"]:
                 impossible = bool(qa.get("is_impossible", False))
                 answers = [a["text"] for a in qa["answers"]]
-                out.append(
-                    Question(
-                        qa["id"],
-                        qa["question"],
-                        article["title"],
-                        sources[article["title"]],
-                        span,
-                        answers,
-                        [base + a["answer_start"] for a in qa["answers"]],
-                        not impossible,
-                    )
-                )
+                out.append(Question(qa["id"], qa["question"], article["title"], sources[article["title"]], span,
+                                    answers, [base + a["answer_start"] for a in qa["answers"]], not impossible))
     return out
 
 

@@ -97,7 +97,7 @@ def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int,
         rows.insert(at, promoted)
     for row, score in rows:
         s = snapshot.sentence(row)
-        key = normalize_for_match(s.text).lower()
+        key = citation_key(s.text)
         if key in seen:
             continue
         seen.add(key)
@@ -106,6 +106,11 @@ def select_citations(candidates: list[Candidate], snapshot: Snapshot, k: int,
         if len(chosen) == k:
             break
     return chosen
+
+
+def citation_key(text: str) -> str:
+    """What two citations share when they are repeats of one sentence text."""
+    return normalize_for_match(text).lower()
 
 
 def sentence_window(snapshot: Snapshot, row: int) -> tuple[str, list[tuple[int, int, int]]]:
@@ -162,8 +167,8 @@ def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snap
     at = 0 if found is None or found.first else 1
     promoted = (found.row, float(candidates[min(at, len(candidates) - 1)].score)) if found else None
     citations = select_citations(candidates, snapshot, k, promoted, at)
-    held = normalize_for_match(snapshot.texts[found.row]).lower() if found else None
-    quoted = next((i for i, c in enumerate(citations) if normalize_for_match(c.text).lower() == held), 0)
+    held = citation_key(snapshot.texts[found.row]) if found else None
+    quoted = next((i for i, c in enumerate(citations) if citation_key(c.text) == held), 0)
     span = found.text if found else heuristic
     sentence = " ".join(citations[quoted].text.split())
     answer = f"{span} — “{sentence}” [{quoted + 1}]" if span else f"{sentence} [1]"
