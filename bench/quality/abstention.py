@@ -4,9 +4,10 @@ Indexes: the 17 v1.1 articles ("17"), the 6 v2.0 articles as ``rag eval`` builds
 tuning articles alone ("4"). Questions: SQuAD 2.0 (answerable + unanswerable), v1.1 questions whose own article is
 hidden from the search or absent from the index (out-of-corpus), and v1.1 questions asked normally (answerable).
 ``--fit`` fits ``AbstentionModel`` by logistic regression on **tuning articles only**; the threshold is the largest
-that keeps false abstention at or under ``--target`` (default 0.04) on the answerable tuning questions of every
+that keeps false abstention at or under ``--target`` (default 0.03) on the answerable tuning questions of every
 tuning group, so the held-out articles are only reported.
-Run: ``.venv/bin/python bench/quality/abstention.py [--fit] [--fit-on 17,4] [--features a,b] [--target 0.04]``
+Run: ``.venv/bin/python bench/quality/abstention.py --squad-v11 … --squad-v20 … [--fit | --cv] [--fit-on 17,4]
+[--features a,b] [--target 0.03] [--question-folds DIR0,DIR1] [--reader-folds DIR0,…]``
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from retrieval import question_vectors  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
 from squad import CACHE, DATA, build_index, configure, question_tag, source_by_title, split_articles  # noqa: E402
 
-from rag.answer.abstention import AbstentionModel  # noqa: E402
+from rag.answer.abstention import READER_ABSTENTION, AbstentionModel  # noqa: E402
 from rag.answer.compose import context_text  # noqa: E402
 from rag.answer.question_types import AnswerType, answer_type  # noqa: E402
 from rag.config import Settings  # noqa: E402
@@ -214,12 +215,14 @@ def main() -> None:
     parser.add_argument("--threshold", type=float)
     parser.add_argument("--refresh", action="store_true", help="search again instead of using the cache")
     parser.add_argument("--reader-folds", help="fold reader folders, fold 0 first: give every case the reader's "
-                        "margin on its top window, read out of fold (the reader_margin feature; docs/reader.md)")
+                        "margin on its top window, read out of fold (the reader_margin feature; docs/reader.md); "
+                        "without --fit or --cv, report READER_ABSTENTION")
     args = parser.parse_args()
     cases = build_cases()
     if args.reader_folds:
         cases = with_reader_margins(cases, [Path(p) for p in args.reader_folds.split(",")])
-    model = AbstentionModel()
+    # The reader's margins are what the answer path's reader model reads: without --fit, report that model.
+    model = READER_ABSTENTION if args.reader_folds else AbstentionModel()
     fit_on = set(args.fit_on.split(","))
     names = [n for n in model.feature_names() if n not in FIXED] if args.features == "all" else \
         args.features.split(",")
