@@ -76,10 +76,11 @@ class Settings(BaseSettings):
         "The trained span reader (docs/reader.md) picks the short answer and the sentence holding it among the"
         " top candidates, and its confidence informs abstention; 'off' uses the heuristic span of the best retrieved"
         " sentence and abstains on retrieval features alone."))
-    reader_candidates: int = Field(1, ge=1, le=20, description=(
-        "Retrieved sentences whose windows (the sentence and one neighbour each side) the reader reads; more let it"
-        " move the citation further but cost one more window read each (~10–30 ms, depending on the machine) and"
-        " measured worse (docs/reader.md)."))
+    reader_candidates: int = Field(3, ge=1, le=20, description=(
+        "Top retrieved sentences whose windows (the sentence and one neighbour each side) the reader reads and"
+        " re-orders by what it finds there (READER_RANKING, fitted on three); the short answer comes from the first"
+        " one's window. Each window costs one more read (~10–30 ms, depending on the machine); 1 keeps retrieval's"
+        " order (docs/reader.md)."))
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     max_file_bytes: int = Field(20_000_000, ge=1, description="Larger files are skipped with a warning.")
     llm: str | None = Field(None, description=(

@@ -133,8 +133,8 @@ def ranking_data(readers: Readers, m: int) -> list[dict]:
 
 def rerank(item: dict, tau: float, m: int) -> list[int]:
     """The retrieval order, except that the sentence holding the reader's best span over the top ``m`` windows goes
-    first when that span beats "no answer" by more than ``tau`` (``tau`` = 0 is the answer path's rule today,
-    infinity the reader-off order)."""
+    first when that span beats "no answer" by more than ``tau`` (infinity: the reader-off order). The answer path
+    re-orders by ``ReaderRanking`` instead (``reader_rank.py``)."""
     readings = [r for r in item["readings"][:m] if r.holder >= 0]
     best = max(readings, key=lambda r: r.margin, default=None)
     if best is None or best.margin <= max(tau, 0.0):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rag.answer.abstention import AbstentionModel
 from rag.answer.question_types import answer_type, span_type
 from rag.answer.reader import Reader, Reading
+from rag.answer.reader_rank import READER_RANKING, reorder
 from rag.answer.spans import best_span, has_answer_type
 from rag.index.snapshot import Snapshot
 from rag.records import Citation
@@ -19,9 +20,10 @@ ABSTAIN_TEXT = "The corpus does not say. I found no sentence that answers this q
 # when "no answer" wins: a span in the top sentence stands at any margin. A span in another sentence moves that
 # sentence to the first citation when it beats "no answer" by READER_MOVE; short of that it is still the short answer
 # above READER_ASIDE, its sentence cited second, since retrieval's top sentence is more often the one SQuAD marks.
-# All three fitted out of fold on the tuning articles (bench/quality/reader_floor.py, docs/reader.md).
+# All three fitted out of fold on the tuning articles (bench/quality/reader_floor.py, docs/reader.md); READER_MOVE
+# after the top three windows are re-ordered (bench/quality/reader_rank.py: one window read alone fits 8).
 READER_FLOOR = -math.inf
-READER_MOVE = 8.0
+READER_MOVE = 12.0
 READER_ASIDE = -math.inf
 
 
@@ -63,21 +65,17 @@ def read_windows(question: str, rows: list[int], snapshot: Snapshot, reader: Rea
     return [WindowRead(w, layout, r) for (w, layout), r in zip(built, readings, strict=True)]
 
 
-def read_span(reads: list[WindowRead], candidates: list[Candidate]) -> ReadSpan | None:
-    """The reader's best span over the windows read, kept only when it lies inside one sentence and beats "no
-    answer" by the margin its place needs (``READER_FLOOR`` in the top sentence, ``READER_ASIDE`` elsewhere, and
+def read_span(read: WindowRead, candidates: list[Candidate]) -> ReadSpan | None:
+    """The reader's span in the first candidate's window, kept only when it lies inside one sentence and beats "no
+    answer" by the margin its place needs (``READER_FLOOR`` in the first sentence, ``READER_ASIDE`` elsewhere, and
     ``READER_MOVE`` to cite its sentence first)."""
-    best: ReadSpan | None = None
-    for read in reads:
-        reading = read.reading
-        if best is not None and reading.margin <= best.margin:
-            continue
-        holder = span_holder(read.layout, reading.start, reading.end)
-        top = holder == candidates[0].row
-        if holder is not None and reading.margin > (READER_FLOOR if top else min(READER_ASIDE, READER_MOVE)):
-            best = ReadSpan(read.window[reading.start:reading.end].strip(), holder, reading.margin,
-                            top or reading.margin > READER_MOVE)
-    return best if best is not None and best.text else None
+    reading = read.reading
+    holder = span_holder(read.layout, reading.start, reading.end)
+    top = holder == candidates[0].row
+    if holder is None or reading.margin <= (READER_FLOOR if top else min(READER_ASIDE, READER_MOVE)):
+        return None
+    text = read.window[reading.start:reading.end].strip()
+    return ReadSpan(text, holder, reading.margin, top or reading.margin > READER_MOVE) if text else None
 
 
 def span_holder(layout: list[tuple[int, int, int]], start: int, end: int) -> int | None:
@@ -143,18 +141,24 @@ def answerable_probability(question: str, candidates: list[Candidate], snapshot:
 def extractive_answer(question: str, candidates: list[Candidate], snapshot: Snapshot, k: int,
                       model: AbstentionModel, threshold: float, reader: Reader | None = None,
                       reader_candidates: int = 1) -> Draft:
-    """Short span + supporting sentence, or an abstention below ``threshold``. With a reader, its margin on the top
-    window is one of the abstention model's features, and its span among the top candidates' windows and the
-    sentence holding it come first; the heuristic span of the best citation is the fallback when the reader is unsure
-    or its span is not of the type a date or number question asks for."""
+    """Short span + supporting sentence, or an abstention below ``threshold``. With a reader, the windows of the top
+    ``reader_candidates`` are read and re-ordered (``READER_RANKING``); its margin on the first window is one of the
+    abstention model's features, and its span there and the sentence holding it come first; the heuristic span of
+    the first citation is the fallback when the reader's span crosses sentences or is not of the type a date or
+    number question asks for."""
     rows = [cand.row for cand in candidates[:reader_candidates]]
     reads = read_windows(question, rows, snapshot, reader) if reader and rows else []
+    if len(reads) > 1:
+        order = READER_RANKING.order(candidates, [r.reading.margin for r in reads],
+                                     [span_holder(r.layout, r.reading.start, r.reading.end) for r in reads])
+        candidates, reads = reorder(candidates, order), [reads[i] for i in order]
     margin = reads[0].reading.margin if reads else None
     confidence = answerable_probability(question, candidates, snapshot, model, margin)
     if confidence < threshold or not candidates:  # nothing retrieved abstains even at threshold 0
         return Draft(ABSTAIN_TEXT, None, True, [], round(confidence, 4))
     kind = span_type(question)
-    found = read_span(reads, candidates) if reads else None
+    # The span comes from the first candidate's window: the rules placing it were fitted on that window alone.
+    found = read_span(reads[0], candidates) if reads else None
     if found and not found.first and k < 2:
         found = None  # a single citation leaves no place for the neighbour holding the span
     heuristic = None

@@ -1,0 +1,59 @@
+"""Re-order the top retrieved sentences by what the span reader found in their windows."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.answer.abstention import capped_margin
+from rag.retrieve import Candidate
+
+
+@dataclass(frozen=True)
+class ReaderRanking:
+    """A candidate's score among the top ones whose windows were read: w · (its fused score minus the top one's, the
+    reader's margin over "no answer" in its own window, capped as the abstention model caps it, and how many of the
+    windows read put their best span in its sentence). The weights are a conditional logit over the top three,
+    fitted on the tuning articles read out of fold (``bench/quality/reader_rank.py``, docs/reader.md).
+
+    The margin alone ranks worse than retrieval (a window's margin says how sure the reader is there, not which
+    window is likelier), so it only counts beside the fused score; a sentence that several overlapping windows
+    answer from is the likelier one."""
+
+    score_gap: float
+    margin: float
+    spans_held: float
+
+    def scores(self, candidates: Sequence[Candidate], margins: Sequence[float], holders: Sequence[int | None]
+               ) -> list[float]:
+        """The score of each of the first ``len(margins)`` candidates (see ``features``)."""
+        weights = (self.score_gap, self.margin, self.spans_held)
+        return [sum(w * x for w, x in zip(weights, row, strict=True))
+                for row in features(candidates, margins, holders)]
+
+    def order(self, candidates: Sequence[Candidate], margins: Sequence[float], holders: Sequence[int | None]
+              ) -> list[int]:
+        """The read candidates' indices, best first; ties keep retrieval's order."""
+        scores = self.scores(candidates, margins, holders)
+        return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+
+
+def features(candidates: Sequence[Candidate], margins: Sequence[float], holders: Sequence[int | None]
+             ) -> list[tuple[float, float, float]]:
+    """``ReaderRanking``'s features of each of the first ``len(margins)`` candidates, whose windows' readings gave
+    ``margins`` and put their spans in the rows ``holders`` (None: a span crossing sentences)."""
+    top = candidates[0].score
+    return [(cand.score - top, capped_margin(margin), float(sum(holder == cand.row for holder in holders)))
+            for cand, margin in zip(candidates, margins, strict=False)]
+
+
+def reorder(candidates: list[Candidate], order: Sequence[int]) -> list[Candidate]:
+    """The candidates with the first ``len(order)`` placed in ``order``, each taking the fused score of the place it
+    lands on, so that citation scores still fall from first to last; the rest stay as they were."""
+    head = [dataclasses.replace(candidates[i], score=candidates[place].score) for place, i in enumerate(order)]
+    return head + candidates[len(order):]
+
+
+# Fitted by bench/quality/reader_rank.py on the tuning articles (docs/reader.md, "Re-ranking by the reader").
+READER_RANKING = ReaderRanking(score_gap=8.6554, margin=0.1209, spans_held=0.7932)
