@@ -55,5 +55,6 @@ def reorder(candidates: list[Candidate], order: Sequence[int]) -> list[Candidate
     return head + candidates[len(order):]
 
 
-# Fitted by bench/quality/reader_rank.py on the tuning articles (docs/reader.md, "Re-ranking by the reader").
+# Fitted by bench/quality/reader_rank.py on the tuning articles (docs/reader.md, "Re-ordering the top three by the
+# reader").
 READER_RANKING = ReaderRanking(score_gap=8.6554, margin=0.1209, spans_held=0.7932)
