@@ -74,8 +74,8 @@ class AbstentionModel:
 # The model the answer path uses with the span reader on: the same features, plus the reader's margin on the top
 # candidate's window, read out of fold on the tuning articles (bench/quality/abstention.py --reader-folds, with the
 # fold readers of docs/reader.md). Fitted while the packaged question vectors still ranked the candidates; a refit on
-# today's ranking is within noise of it (docs/reader.md). Its largest threshold with <= 3 % false abstention on tune,
-# re-checked on today's ranking and readers, is 0.187, which rounds down to the same RAG_ABSTAIN_THRESHOLD (0.18) as
-# the model without it.
+# the shipped ranking is within noise of it (docs/reader.md). Its largest threshold with <= 3 % false abstention on
+# tune, re-checked on the shipped ranking and readers, is 0.187, which rounds down to the same RAG_ABSTAIN_THRESHOLD
+# (0.18) as the model without it.
 READER_ABSTENTION = AbstentionModel(dense=4.393, coverage=0.981, type_match=0.407, sentence_coverage=0.635,
                                     para_dense_max=1.588, number_missing=-0.792, reader_margin=0.043, bias=-4.862)
