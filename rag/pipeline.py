@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import ValidationError
 
-from rag.answer.abstention import READER_ABSTENTION, AbstentionModel
+from rag.answer.abstention import ABSTAIN_THRESHOLD, READER_ABSTAIN_THRESHOLD, READER_ABSTENTION, AbstentionModel
 from rag.answer.compose import ABSTAIN_TEXT, Draft, extractive_answer, select_citations
 from rag.answer.history import search_query
 from rag.answer.llm import FAILED, LLMReply, generate, make_chat_model, stream_generate
@@ -162,6 +162,8 @@ class Pipeline:
         self.embedder = SentenceEmbeddings.from_settings(self.settings)
         self.weights = weights or FusionWeights()
         self.abstention = abstention or (READER_ABSTENTION if self.settings.reader == "on" else AbstentionModel())
+        default = READER_ABSTAIN_THRESHOLD if self.settings.reader == "on" else ABSTAIN_THRESHOLD
+        self.abstain_threshold = default if self.settings.abstain_threshold is None else self.settings.abstain_threshold
         self.chat_model = chat_model if chat_model is not None else make_chat_model(self.settings)
         self._store: SentenceStore | None = None
         self._snapshot: Snapshot | None = None
@@ -268,7 +270,7 @@ class Pipeline:
         assert state.snapshot is not None, "the retrieve step sets the snapshot"
         with self._ask_slots:
             draft = extractive_answer(state.question, state.candidates, state.snapshot, state.k, self.abstention,
-                                      self.settings.abstain_threshold, self.reader, self.settings.reader_candidates)
+                                      self.abstain_threshold, self.reader, self.settings.reader_candidates)
         return dataclasses.replace(state, draft=draft, timings={**state.timings, "answer": _ms(started)})
 
     def _offered(self, state: AskState) -> list[Citation] | None:

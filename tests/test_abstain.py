@@ -75,3 +75,17 @@ def test_with_the_reader_its_margin_moves_the_decision_capped() -> None:
     assert plain.features(candidate(0.6), text, text, AnswerType.PLACE, None, 5.0)["reader_margin"] == 5.0
     assert plain.probability(plain.features(candidate(0.6), text, text, AnswerType.PLACE, None, 5.0)) == \
         plain.probability(plain.features(candidate(0.6), text, text, AnswerType.PLACE))
+
+
+def test_each_abstention_model_answers_at_its_own_default_threshold(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rag import Pipeline
+    from rag.answer.abstention import ABSTAIN_THRESHOLD, READER_ABSTAIN_THRESHOLD, READER_ABSTENTION
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "index")
+    reader_on = Pipeline(settings.with_overrides(reader="on"))
+    assert reader_on.abstention == READER_ABSTENTION and reader_on.abstain_threshold == READER_ABSTAIN_THRESHOLD
+    assert Pipeline(settings.with_overrides(reader="off")).abstain_threshold == ABSTAIN_THRESHOLD
+    # RAG_ABSTAIN_THRESHOLD, when set, holds for either model.
+    for reader in ("on", "off"):
+        assert Pipeline(settings.with_overrides(reader=reader, abstain_threshold=0.3)).abstain_threshold == 0.3

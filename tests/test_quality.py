@@ -85,7 +85,7 @@ def test_reqa_retrieval_beats_plain_bm25_and_dense(normans: SquadCorpus) -> None
 def test_out_of_corpus_questions_abstain(normans: SquadCorpus, question: str) -> None:  # noqa: F811
     answer = normans.pipeline.ask(question)
     assert answer.abstained and not answer.citations
-    assert answer.confidence < normans.pipeline.settings.abstain_threshold
+    assert answer.confidence < normans.pipeline.abstain_threshold
 
 
 def test_answerable_questions_are_mostly_answered(normans: SquadCorpus) -> None:  # noqa: F811

@@ -26,10 +26,17 @@ from retrieval import question_vectors  # noqa: E402
 from seed import seed_pipeline  # noqa: E402
 from squad import CACHE, DATA, build_index, configure, question_tag, source_by_title, split_articles  # noqa: E402
 
-from rag.answer.abstention import READER_ABSTENTION, AbstentionModel  # noqa: E402
+from rag.answer.abstention import (  # noqa: E402
+    ABSTAIN_THRESHOLD,
+    READER_ABSTAIN_THRESHOLD,
+    READER_ABSTENTION,
+    AbstentionModel,
+)
 from rag.answer.compose import context_text  # noqa: E402
 from rag.answer.question_types import AnswerType, answer_type  # noqa: E402
+from rag.answer.reader_rank import READER_RANKING, reorder  # noqa: E402
 from rag.config import Settings  # noqa: E402
+from rag.index.snapshot import Snapshot  # noqa: E402
 from rag.retrieve import Candidate, search  # noqa: E402
 
 FIXED = ("bias", "unknown_terms")  # not fitted: see AbstentionModel
@@ -135,16 +142,29 @@ def build_cases() -> list[Case]:
 
 
 def with_reader_margins(cases: list[Case], folds: list[Path]) -> list[Case]:
-    """The cases the reader study reads (fits and reports; not the 6-article index's tuning cases), each with the
-    margin of the reader that never saw its article on its top window."""
-    from reader_features import NO_READING, Readers, case_readings, used
+    """The cases the reader study reads (fits and reports; not the 6-article index's tuning cases) as the answer path
+    sees them with the reader: the top ``RAG_READER_CANDIDATES`` windows read by the reader that never saw the
+    article and re-ordered by ``READER_RANKING``, and the margin on the first one's window."""
+    from reader_features import NO_READING, Readers, case_readings, pipelines, used
 
-    readings = case_readings(cases, Readers(folds), 1)
+    readings = case_readings(cases, Readers(folds), Settings().reader_candidates)
+    snapshots: dict[str, Snapshot] = {}
     kept = []
     for case, reads in zip(cases, readings, strict=True):
-        if used(case):
-            case.reader_margin = reads[0].margin if reads else NO_READING
-            kept.append(case)
+        if not used(case):
+            continue
+        if len(reads) > 1:
+            order = READER_RANKING.order(case.candidates, [r.margin for r in reads],
+                                         [r.holder if r.holder >= 0 else None for r in reads])
+            if order[0] != 0:
+                snapshots = snapshots or {k: p.snapshot() for k, p in pipelines().items()}
+                case.candidates = reorder(case.candidates, order)
+                first = case.candidates[0].row
+                case.sentence = snapshots[case.index].texts[first]
+                case.context = context_text(snapshots[case.index], first)
+            reads = [reads[i] for i in order]
+        case.reader_margin = reads[0].margin if reads else NO_READING
+        kept.append(case)
     return kept
 
 
@@ -239,9 +259,10 @@ def main() -> None:
     group = np.array([c.group for c in cases])
     tune = np.array([c.tune for c in cases])
     chosen = threshold_for(probs, cases, args.target, fit_on)
+    default = READER_ABSTAIN_THRESHOLD if args.reader_folds else ABSTAIN_THRESHOLD
     print(f"threshold for <= {args.target:.1%} false abstention in every tuning group of index {args.fit_on}:"
-          f" {chosen:.3f}; setting default: {Settings.model_fields['abstain_threshold'].default}")
-    thresholds = sorted({round(chosen, 3), Settings.model_fields["abstain_threshold"].default}
+          f" {chosen:.3f}; the model's default: {default}")
+    thresholds = sorted({round(chosen, 3), default}
                         | ({args.threshold} if args.threshold is not None else set()))
     rows = [("SQuAD 2.0 tune, 17-article index", (index == "17") & (group == "v2") & tune),
             ("SQuAD 2.0 held-out, 17-article index", (index == "17") & (group == "v2") & ~tune),

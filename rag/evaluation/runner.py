@@ -91,7 +91,7 @@ def run_eval(pipeline: Pipeline, dataset: EvalDataset, k: int | None = None, wor
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "index": str(pipeline.settings.index_dir), "collection": pipeline.settings.collection,
         "settings": {"top_k": pipeline.settings.top_k, "candidates": pipeline.settings.candidates,
-                     "abstain_threshold": pipeline.settings.abstain_threshold,
+                     "abstain_threshold": pipeline.abstain_threshold,
                      "answerer": "llm" if pipeline.chat_model is not None else "extractive"},
         "workers": max(1, workers), "skipped": dataset.skipped, "warnings": warnings[len(dataset.skipped):],
         "timing": {"ingest_s": round(ingest_s, 2), "load_s": round(load_s, 2), "embed_questions_s": round(embed_s, 2),
