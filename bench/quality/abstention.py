@@ -154,8 +154,7 @@ def with_reader_margins(cases: list[Case], folds: list[Path]) -> list[Case]:
         if not used(case):
             continue
         if len(reads) > 1:
-            order = READER_RANKING.order(case.candidates, [r.margin for r in reads],
-                                         [r.holder if r.holder >= 0 else None for r in reads])
+            order = READER_RANKING.order(case.candidates, [r.margin for r in reads], [r.span_row for r in reads])
             if order[0] != 0:
                 snapshots = snapshots or {k: p.snapshot() for k, p in pipelines().items()}
                 case.candidates = reorder(case.candidates, order)

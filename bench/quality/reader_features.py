@@ -57,6 +57,11 @@ class WindowReading:
     margin: float
     holder: int
 
+    @property
+    def span_row(self) -> int | None:
+        """The row holding the span, None when it crosses sentences (what ``compose.span_holder`` gives)."""
+        return self.holder if self.holder >= 0 else None
+
 
 class Readers:
     """The reader that has not seen a question's article: a fold reader for tuning articles, else the shipped one."""

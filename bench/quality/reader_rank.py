@@ -32,12 +32,17 @@ from rag.retrieve import Candidate  # noqa: E402
 L2 = 1.0
 
 
-def design(item: dict, k: int) -> np.ndarray:
-    """(k, features) of one question's top ``k`` candidates, as the answer path computes them."""
-    cands = [Candidate(row, score) for row, score in zip(item["rows"][:k], item["scores"][:k], strict=True)]
+def read_top(item: dict, k: int) -> tuple[list[Candidate], list[float], list[int | None]]:
+    """One question's top ``k`` candidates with their windows' margins and span rows, as ``ReaderRanking`` takes
+    them in the answer path."""
     readings = item["readings"][:k]
-    holders = [r.holder if r.holder >= 0 else None for r in readings]
-    return np.array(features(cands, [r.margin for r in readings], holders))
+    return ([Candidate(row, score) for row, score in zip(item["rows"][:k], item["scores"][:k], strict=True)],
+            [r.margin for r in readings], [r.span_row for r in readings])
+
+
+def design(item: dict, k: int) -> np.ndarray:
+    """(k, features) of one question's top ``k`` candidates."""
+    return np.array(features(*read_top(item, k)))
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> ReaderRanking:
@@ -66,9 +71,7 @@ def ranking(item: dict, model: ReaderRanking | None, k: int, move: float = math.
     rows = list(item["rows"])
     if model is None:
         return rows
-    order = model.order([Candidate(r, s) for r, s in zip(rows[:k], item["scores"][:k], strict=True)],
-                        [r.margin for r in item["readings"][:k]],
-                        [r.holder if r.holder >= 0 else None for r in item["readings"][:k]])
+    order = model.order(*read_top(item, k))
     rows = [rows[i] for i in order] + rows[k:]
     first = item["readings"][order[0]]
     if first.holder >= 0 and first.holder != rows[0] and first.margin > move:
@@ -121,11 +124,10 @@ def main() -> None:
               f"  <!-- tune P@1 + MRR {gain:+.4f}, standard error {se:.4f} -->")
         with_move[k] = sum(hits(tune, cv_models, k, READER_MOVE))
     print(f"\nFitted on every tuning question, top {windows}: {model}")
-    for k in sorted(set(with_move) - {3}):
-        if 3 in with_move:
-            gain, se = paired_gain(with_move[3], with_move[k])
-            print(f"Top {k} against top 3, both moving above {READER_MOVE:g}: tune P@1 + MRR {gain:+.4f}, "
-                  f"standard error {se:.4f}")
+    for k in sorted(set(with_move) - {3}) if 3 in with_move else []:
+        gain, se = paired_gain(with_move[3], with_move[k])
+        print(f"Top {k} against top 3, both moving above {READER_MOVE:g}: tune P@1 + MRR {gain:+.4f}, "
+              f"standard error {se:.4f}")
 
     # After the re-ordering, the first sentence's span may lie in a neighbour: when does that neighbour go first?
     print(f"\n| top {windows} re-ordered, then a neighbour holding the first window's span goes first when margin > | "
