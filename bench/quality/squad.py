@@ -40,7 +40,7 @@ class DataFiles:
         """The SQuAD v2.0 file; the repository ships none, so a script that needs one says how to pass it."""
         if self.v20_file is None:
             sys.exit("this script needs SQuAD v2.0 questions: --squad-v20 PATH "
-                     "(e.g. ../shared/eval/squad/squad-v2.0-dev-shared.json)")
+                     "(the team's SQuAD 2.0 slice, e.g. SQUAD_V20.json)")
         return self.v20_file
 
 
