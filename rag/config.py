@@ -69,18 +69,18 @@ class Settings(BaseSettings):
     top_k: int = Field(3, ge=1, le=50, description="Citations returned per answer.")
     candidates: int = Field(50, ge=5, le=1000, description="Candidates fetched from each retriever before fusion.")
     abstain_threshold: float | None = Field(None, ge=0.0, le=1.0, description=(
-        "Answer only when P(answerable) is at least this; unset, the abstention model's own: 0.17 with the reader"
+        "Answer only when P(answerable) is at least this; unset, the abstention model's own: 0.19 with the reader"
         " on, 0.18 with RAG_READER=off, each keeping false abstention at or under 3% on the SQuAD tuning articles on"
         " large and small indexes, 1-4% on held-out ones (docs/quality.md)."))
     reader: Literal["on", "off"] = Field("on", description=(
         "The trained span reader (docs/reader.md) picks the short answer and the sentence holding it among the"
         " top candidates, and its confidence informs abstention; 'off' uses the heuristic span of the best retrieved"
         " sentence and abstains on retrieval features alone."))
-    reader_candidates: int = Field(3, ge=1, le=20, description=(
+    reader_candidates: int = Field(5, ge=1, le=20, description=(
         "Top retrieved sentences whose windows (the sentence and one neighbour each side) the reader reads and"
-        " re-orders by what it finds there (READER_RANKING, fitted on three); the short answer comes from the first"
-        " one's window. Each window costs one more read (~10–30 ms, depending on the machine); 1 keeps retrieval's"
-        " order (docs/reader.md)."))
+        " re-orders by what it finds there (READER_RANKING, fitted on five); the short answer comes from the first"
+        " one's window. Each window costs one more read (about 13 CPU ms on 2 cores; a question's windows run side"
+        " by side on the cores); 1 keeps retrieval's order (docs/reader.md)."))
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     max_file_bytes: int = Field(20_000_000, ge=1, description="Larger files are skipped with a warning.")
     llm: str | None = Field(None, description=(

@@ -260,7 +260,7 @@ def main() -> None:
     chosen = threshold_for(probs, cases, args.target, fit_on)
     default = READER_ABSTAIN_THRESHOLD if args.reader_folds else ABSTAIN_THRESHOLD
     print(f"threshold for <= {args.target:.1%} false abstention in every tuning group of index {args.fit_on}:"
-          f" {chosen:.3f}; the model's default: {default}")
+          f" {chosen:.4f}; the model's default: {default}")
     thresholds = sorted({round(chosen, 3), default}
                         | ({args.threshold} if args.threshold is not None else set()))
     rows = [("SQuAD 2.0 tune, 17-article index", (index == "17") & (group == "v2") & tune),

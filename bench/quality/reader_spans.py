@@ -67,10 +67,9 @@ class Logits:
 def read_all(readers: Readers, refresh: bool) -> list[Logits]:
     def item(snapshot: Snapshot, q: Question, row: int, gold: set[int], reader: Reader) -> Logits:
         window = sentence_window(snapshot, row)[0]
-        (enc,), starts, ends = reader.logits(q.text, [window])
-        n = len(enc.ids)
+        enc, start, end = reader.logits(q.text, window)
         return Logits(q.article, q.text, q.answers, row in gold, window, list(enc.offsets),
-                      context_tokens(enc.sequence_ids), starts[0][:n], ends[0][:n])
+                      context_tokens(enc.sequence_ids), start, end)
 
     return read_top_windows("reader-spans", readers, refresh, item)
 

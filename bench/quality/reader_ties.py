@@ -27,8 +27,8 @@ from rag.evaluation.metrics import best_over_golds, exact_match  # noqa: E402
 def logits(reader: Reader, question: str, window: str) -> tuple[list[tuple[int, int]], list[int], np.ndarray,
                                                                   np.ndarray]:
     """Token offsets, context tokens and start/end logits of one window."""
-    (enc,), starts, ends = reader.logits(question, [window])
-    return enc.offsets, context_tokens(enc.sequence_ids), starts[0], ends[0]
+    enc, start, end = reader.logits(question, window)
+    return enc.offsets, context_tokens(enc.sequence_ids), start, end
 
 
 def main() -> None:

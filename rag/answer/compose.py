@@ -21,7 +21,7 @@ ABSTAIN_TEXT = "The corpus does not say. I found no sentence that answers this q
 # sentence to the first citation when it beats "no answer" by READER_MOVE; short of that it is still the short answer
 # above READER_ASIDE, its sentence cited second, since retrieval's top sentence is more often the one SQuAD marks.
 # All three fitted out of fold on the tuning articles (bench/quality/reader_floor.py, docs/reader.md); READER_MOVE
-# after the top three windows are re-ordered (bench/quality/reader_rank.py: one window read alone fits 8).
+# after the top five windows are re-ordered (bench/quality/reader_rank.py: one window read alone fits 8).
 READER_FLOOR = -math.inf
 READER_MOVE = 12.0
 READER_ASIDE = -math.inf

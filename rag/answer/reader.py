@@ -6,7 +6,9 @@ answer"), shipped as an int8 ONNX graph in ``rag/answer/reader_model/`` and chec
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -63,44 +65,45 @@ class Reader:
     def __init__(self, graph: Path, tokenizer_file: Path) -> None:
         from tokenizers import Tokenizer
 
-        self.session = open_session(graph, threads=1)  # one question at a time per thread, as question embedding
+        self.session = open_session(graph, threads=1)  # a question's windows run side by side instead (read)
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
         self._lock = threading.Lock()
 
     def read(self, question: str, windows: list[str]) -> list[Reading]:
-        """The best span of each window (one batch, padded to the longest)."""
-        if not windows:
-            return []
-        encodings, starts, ends = self.logits(question, windows)
+        """The best span of each window. Each window runs alone, the windows side by side on the cores: the int8
+        graph quantises its activations per run, so in a batch a window's reading would shift with the windows beside
+        it, and padding to the longest costs more than separate runs (docs/reader.md, "Cost")."""
         asked = set(tokenize(question))
-        readings = []
-        for window, enc, start, end in zip(windows, encodings, starts, ends, strict=True):
-            context = context_tokens(enc.sequence_ids)
-            marks = mark_tokens(asked, window, enc.offsets, context)
-            score, i, j, null = best_token_span(start, end, context, marks=marks)
-            if score <= -1e9:
-                readings.append(Reading(0, 0, score, null))
-            else:
-                readings.append(Reading(enc.offsets[i][0], enc.offsets[j][1], score, null))
-        return readings
+        if len(windows) < 2:
+            return [self._read_one(question, asked, w) for w in windows]
+        return list(_window_pool().map(lambda w: self._read_one(question, asked, w), windows))
 
-    def logits(self, question: str, windows: list[str]) -> tuple[list[Any], np.ndarray, np.ndarray]:
-        """The tokenised (question, window) pairs with their start and end logits, one batch padded to the longest
-        (rows past a pair's own tokens are padding)."""
+    def _read_one(self, question: str, asked: set[str], window: str) -> Reading:
+        enc, start, end = self.logits(question, window)
+        context = context_tokens(enc.sequence_ids)
+        marks = mark_tokens(asked, window, enc.offsets, context)
+        score, i, j, null = best_token_span(start, end, context, marks=marks)
+        if score <= -1e9:
+            return Reading(0, 0, score, null)
+        return Reading(enc.offsets[i][0], enc.offsets[j][1], score, null)
+
+    def logits(self, question: str, window: str) -> tuple[Any, np.ndarray, np.ndarray]:
+        """The tokenised (question, window) pair with its start and end logits."""
         with self._lock:  # the tokenizer's truncation settings are shared state
-            encodings = self.tokenizer.encode_batch([(question, w) for w in windows])
-        width = max(len(e.ids) for e in encodings)
+            enc = self.tokenizer.encode(question, window)
+        feed = {name: np.array([values], dtype=np.int64) for name, values in
+                (("input_ids", enc.ids), ("attention_mask", enc.attention_mask), ("token_type_ids", enc.type_ids))}
+        (start,), (end,) = self.session.run(["start_logits", "end_logits"], feed)
+        return enc, start, end
 
-        def column(values: list[list[int]]) -> np.ndarray:
-            return np.array([v + [0] * (width - len(v)) for v in values], dtype=np.int64)
 
-        feed = {"input_ids": column([e.ids for e in encodings]),
-                "attention_mask": column([e.attention_mask for e in encodings]),
-                "token_type_ids": column([e.type_ids for e in encodings])}
-        starts, ends = self.session.run(["start_logits", "end_logits"], feed)
-        return encodings, starts, ends
+@lru_cache(maxsize=1)
+def _window_pool() -> ThreadPoolExecutor:
+    # One pool for every question: each run stays on one thread (the session's), and a question's windows spread over
+    # the cores, as bulk embedding's batches do (rag/index/onnx_model.py); ONNX Runtime releases the GIL while it runs.
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="read-window")
 
 
 def context_tokens(sequence_ids: list[int | None]) -> list[int]:

@@ -14,7 +14,7 @@ from rag.retrieve import Candidate
 class ReaderRanking:
     """A candidate's score among the top ones whose windows were read: w · (its fused score minus the top one's, the
     reader's margin over "no answer" in its own window, capped as the abstention model caps it, and how many of the
-    windows read put their best span in its sentence). The weights are a conditional logit over the top three,
+    windows read put their best span in its sentence). The weights are a conditional logit over the top five,
     fitted on the tuning articles read out of fold (``bench/quality/reader_rank.py``, docs/reader.md).
 
     The margin alone ranks worse than retrieval (a window's margin says how sure the reader is there, not which
@@ -55,6 +55,6 @@ def reorder(candidates: list[Candidate], order: Sequence[int]) -> list[Candidate
     return head + candidates[len(order):]
 
 
-# Fitted by bench/quality/reader_rank.py on the tuning articles (docs/reader.md, "Re-ordering the top three by the
+# Fitted by bench/quality/reader_rank.py on the tuning articles (docs/reader.md, "Re-ordering the top five by the
 # reader").
-READER_RANKING = ReaderRanking(score_gap=8.6554, margin=0.1209, spans_held=0.7932)
+READER_RANKING = ReaderRanking(score_gap=8.4837, margin=0.1333, spans_held=0.7528)
