@@ -57,8 +57,11 @@ def test_each_feature_moves_a_candidate_its_way() -> None:
     assert rank.order(cands, [0.0, 8.0, 0.0], [None, None, None]) == [1, 0, 2]
     # Two windows putting their spans in row 12 outweigh its place.
     assert rank.order(cands, [0.0, 0.0, 0.0], [12, 12, None]) == [2, 0, 1]
-    # Margins are capped: no reading outweighs a large score gap.
+    # Margins are capped: no reading outweighs a large score gap, and a window with nothing to read stays finite.
     assert rank.order([Candidate(10, 1.0), Candidate(11, 0.0)], [0.0, 1e6], [None, None]) == [0, 1]
+    assert rank.order(cands, [-1e9, 0.0, 0.0], [None, None, None]) == [1, 2, 0]
+    # ... but past any margin a readable window gets, unlike the abstention model's cap of 10.
+    assert rank.order([Candidate(10, 1.0), Candidate(11, 0.9)], [0.0, 15.0], [None, None]) == [1, 0]
     # Ties keep retrieval's order.
     assert ReaderRanking(0.0, 0.0, 0.0).order(cands, [1.0, 2.0, 3.0], [None, None, None]) == [0, 1, 2]
 
