@@ -20,7 +20,7 @@ from bench.measure import percentiles
 from bench.ours import settings_for
 from rag import Pipeline
 from rag.answer import reader as reader_module
-from rag.answer.reader import Reader, Reading, best_token_span, context_tokens, mark_tokens, open_session
+from rag.answer.reader import Reader, Reading, open_session, window_reading
 from rag.index.lexical import tokenize
 
 Read = Callable[[Reader, str, list[str]], list[Reading]]
@@ -29,7 +29,7 @@ Read = Callable[[Reader, str, list[str]], list[Reading]]
 def one_by_one(reader: Reader, question: str, windows: list[str]) -> list[Reading]:
     """Each window alone, one after another on the calling thread."""
     asked = set(tokenize(question))
-    return [reader._read_one(question, asked, w) for w in windows]
+    return [window_reading(asked, w, *reader.logits(question, w)) for w in windows]
 
 
 def padded_batch(reader: Reader, question: str, windows: list[str]) -> list[Reading]:
@@ -45,14 +45,8 @@ def padded_batch(reader: Reader, question: str, windows: list[str]) -> list[Read
             "attention_mask": column([e.attention_mask for e in encodings]),
             "token_type_ids": column([e.type_ids for e in encodings])}
     starts, ends = reader.session.run(["start_logits", "end_logits"], feed)
-    asked, out = set(tokenize(question)), []
-    for window, enc, start, end in zip(windows, encodings, starts, ends, strict=True):
-        context = context_tokens(enc.sequence_ids)
-        score, i, j, null = best_token_span(start, end, context, marks=mark_tokens(asked, window, enc.offsets,
-                                                                                    context))
-        out.append(Reading(0, 0, score, null) if score <= -1e9 else
-                   Reading(enc.offsets[i][0], enc.offsets[j][1], score, null))
-    return out
+    asked = set(tokenize(question))
+    return [window_reading(asked, *row) for row in zip(windows, encodings, starts, ends, strict=True)]
 
 
 def measure(pipeline: Pipeline, questions: list[str]) -> dict[str, float]:

@@ -82,12 +82,7 @@ class Reader:
 
     def _read_one(self, question: str, asked: set[str], window: str) -> Reading:
         enc, start, end = self.logits(question, window)
-        context = context_tokens(enc.sequence_ids)
-        marks = mark_tokens(asked, window, enc.offsets, context)
-        score, i, j, null = best_token_span(start, end, context, marks=marks)
-        if score <= -1e9:
-            return Reading(0, 0, score, null)
-        return Reading(enc.offsets[i][0], enc.offsets[j][1], score, null)
+        return window_reading(asked, window, enc, start, end)
 
     def logits(self, question: str, window: str) -> tuple[Any, np.ndarray, np.ndarray]:
         """The tokenised (question, window) pair with its start and end logits."""
@@ -104,6 +99,16 @@ def _window_pool() -> ThreadPoolExecutor:
     # One pool for every question: each run stays on one thread (the session's), and a question's windows spread over
     # the cores, as bulk embedding's batches do (rag/index/onnx_model.py); ONNX Runtime releases the GIL while it runs.
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="read-window")
+
+
+def window_reading(asked: set[str], window: str, enc: Any, start: np.ndarray, end: np.ndarray) -> Reading:
+    """The best span of a tokenised (question, window) pair from its start and end logits; ``asked``: the question's
+    content stems (``lexical.tokenize``)."""
+    context = context_tokens(enc.sequence_ids)
+    score, i, j, null = best_token_span(start, end, context, marks=mark_tokens(asked, window, enc.offsets, context))
+    if score <= -1e9:
+        return Reading(0, 0, score, null)
+    return Reading(enc.offsets[i][0], enc.offsets[j][1], score, null)
 
 
 def context_tokens(sequence_ids: list[int | None]) -> list[int]:
