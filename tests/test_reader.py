@@ -117,6 +117,61 @@ def test_any_window_moves_training_answers_off_centre_and_leaves_validation_alon
         assert {c.window[a:b] for a, b in c.answers} & {p.window[a:b] for a, b in p.answers}, (c, p)
 
 
+def test_rivals_follow_their_answer_window_and_never_hold_its_sentence() -> None:
+    import random
+
+    from rag.train_reader import REPO_SLICE, build_examples, group_batches, held_out_titles, question_groups
+
+    held = held_out_titles(REPO_SLICE)
+    plain = build_examples([REPO_SLICE], held, 1, random.Random(13), 0.3)
+    train, valid = build_examples([REPO_SLICE], held, 1, random.Random(13), 0.3, negatives=2)
+    assert valid == plain[1]  # validation never reads rivals
+    groups = question_groups(train)
+    with_rivals = [[train[i] for i in g] for g in groups if train[g[0]].kind == "answer"]
+    assert len(with_rivals) > 400
+    for answer, *others in with_rivals:
+        rivals = [e for e in others if e.kind == "rival"]
+        assert len(rivals) == 2 and all(e.qid == answer.qid and not e.answers for e in rivals)
+        # A rival window never contains the answer's window's text: it does not hold the answer's sentence.
+        assert all(answer.window not in e.window for e in rivals)
+    # "Say none": the rivals become wrong windows, in place of the 30 % draw.
+    said = build_examples([REPO_SLICE], held, 1, random.Random(13), 0.3, negatives=1, negatives_say_none=True)[0]
+    assert not any(e.kind == "rival" for e in said)
+    assert sum(e.kind == "wrong-window" for e in said) == sum(e.kind == "answer" for e in said)
+    # Batches keep a question's windows together.
+    rows = [{"input_ids": [0] * len(e.window), "qid": e.qid} for e in train]
+    for batch in group_batches(rows, groups, 16, random.Random(0)):
+        assert sum(map(len, batch)) <= 16 or len(batch) == 1
+        assert all(len({r["qid"].removesuffix("-wrong") for r in g}) == 1 for g in batch)
+    assert sum(len(g) for b in group_batches(rows, groups, 16, random.Random(0)) for g in b) == len(train)
+
+
+def test_the_shared_loss_falls_as_the_answer_window_out_reads_its_rivals() -> None:
+    import torch
+
+    from rag.train_reader import shared_loss
+
+    # Two questions: [CLS] question [SEP] window [SEP]; each a window holding the answer (start > 0) and a rival.
+    seq = [None, 0, 0, None, 1, 1, 1, None]
+    batch = [{"sequence_ids": seq, "start": 4}, {"sequence_ids": seq, "start": 0}] * 2
+    start = torch.zeros(4, len(seq))
+    end = torch.zeros(4, len(seq))
+    even = shared_loss(start, end, batch, [2, 2], torch)
+    assert abs(float(even) - float(torch.log(torch.tensor(2.0)))) < 1e-6  # windows alike: a coin toss
+    start[0, 5] = 4.0  # the first question's answer window reads a span
+    start[3, 6] = 4.0  # the second question's rival does
+    start[2, 4:7] = -8.0  # and its answer window reads nothing
+    assert float(shared_loss(start[:2], end[:2], batch[:2], [2], torch)) < float(even)
+    assert float(shared_loss(start[2:], end[2:], batch[2:], [2], torch)) > float(even)
+    # A window holding no answer (start 0) leads no group: nothing to learn across windows.
+    assert float(shared_loss(start[:2], end[:2], [batch[1], batch[0]], [2], torch)) == 0.0
+    # The question tokens and [CLS] never count as the window's span.
+    question_only = torch.zeros(2, len(seq))
+    question_only[0, 1:3] = 9.0
+    assert abs(float(shared_loss(question_only, torch.zeros(2, len(seq)), batch[:2], [2], torch))
+               - float(torch.log(torch.tensor(2.0)))) < 1e-6
+
+
 def test_tied_ends_go_to_the_longer_span() -> None:
     import numpy as np
 
