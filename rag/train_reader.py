@@ -351,8 +351,6 @@ def main() -> None:
                         "answer's sentence), and its windows' margins compete in one softmax (shared normalisation)")
     parser.add_argument("--negatives-say-none", action="store_true",
                         help="the rivals also learn \"no answer\" in their own windows, in place of --wrong-windows")
-    parser.add_argument("--shared-weight", type=float, default=1.0,
-                        help="weight of the shared-normalisation loss beside the per-window loss")
     parser.add_argument("--quantisation", choices=sorted(QUANTISATION), default="dynamic",
                         help="int8 weights and activations (dynamic) or int8 weights with float arithmetic (weights)")
     parser.add_argument("--seed", type=int, default=SEED)
@@ -416,8 +414,8 @@ def main() -> None:
             ends = torch.tensor([batch[k]["end"] for k in own], device=device)
             loss = (loss_fn(result.start_logits[own], starts) + loss_fn(result.end_logits[own], ends)) / 2
             if args.negatives:
-                loss = loss + args.shared_weight * shared_loss(result.start_logits, result.end_logits, batch,
-                                                               [len(g) for g in grouped], torch)
+                loss = loss + shared_loss(result.start_logits, result.end_logits, batch, [len(g) for g in grouped],
+                                          torch)
             optimiser.update(loss)
             step += 1
             if step % 50 == 0:
