@@ -213,8 +213,8 @@ def group_batches(rows: list[dict[str, Any]], groups: list[list[int]], size: int
 
 def shared_loss(start: Any, end: Any, batch: list[dict[str, Any]], sizes: list[int], torch: Any) -> Any:
     """The windows of a question compete: a softmax over their soft margins (log-sum-exp of the context tokens'
-    start and end logits less the first token's), the answer's window the target. The answer path ranks windows by
-    their margins, which the per-window loss never compares across windows."""
+    start and end logits less the first token's), the answer's window the target. The answer path ranks windows partly
+    by their margins, which the per-window loss never compares across windows."""
     width = start.shape[1]
     context = torch.tensor([[s == 1 for s in r["sequence_ids"]] + [False] * (width - len(r["sequence_ids"]))
                             for r in batch], device=start.device)
@@ -369,6 +369,8 @@ def main() -> None:
 
     if args.fold is not None and not 0 <= args.fold < args.folds:
         parser.error(f"--fold must be from 0 to {args.folds - 1}")
+    if args.negatives < 0:
+        parser.error("--negatives must be 0 or more")
     if args.score and not args.score.is_file():
         parser.error(f"--score: no reader graph at {args.score}")
     started = time.time()
