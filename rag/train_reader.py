@@ -129,8 +129,8 @@ def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: 
                         continue
                     bucket.append(Example(qa["id"], title, qa["question"], context[ws:we], answers, "answer"))
                     drawn = rng.random() < wrong_windows  # drawn either way, so validation stays the same
+                    q_words = _words(qa["question"])
                     if negatives and bucket is train:
-                        q_words = _words(qa["question"])
                         holds = {(pi, w[0], w[1]) for w in centre}
                         near = sorted(((len(q_words & words), -p, -s, p, s, e) for p, s, e, words in window_words
                                        if (p, s, e) not in holds), reverse=True)[:negatives]
@@ -138,7 +138,6 @@ def build_examples(files: list[Path], held_out: set[str], neighbours: int, rng: 
                         bucket.extend(Example(qa["id"], title, qa["question"], paragraphs[p][s:e], (), kind)
                                       for *_, p, s, e in near)
                     if drawn and not (negatives and negatives_say_none and bucket is train):
-                        q_words = _words(qa["question"])
                         others = [(len(q_words & words), p, s, e) for p, s, e, words in window_words if p != pi]
                         if others:
                             _, p, s, e = max(others)
@@ -177,13 +176,10 @@ def encode(tokenizer: Any, examples: list[Example], max_length: int) -> list[dic
     return out
 
 
-def batches(rows: list[dict[str, Any]], size: int, rng: random.Random | None) -> list[list[dict[str, Any]]]:
-    """Batches of similar length (dynamic padding pads each to its own longest row); shuffled when ``rng``."""
+def batches(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    """Batches of similar length for scoring (dynamic padding pads each to its own longest row)."""
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))
-    groups = [[rows[i] for i in order[k:k + size]] for k in range(0, len(order), size)]
-    if rng is not None:
-        rng.shuffle(groups)
-    return groups
+    return [[rows[i] for i in order[k:k + size]] for k in range(0, len(order), size)]
 
 
 def question_groups(examples: list[Example]) -> list[list[int]]:
@@ -200,7 +196,8 @@ def question_groups(examples: list[Example]) -> list[list[int]]:
 
 def group_batches(rows: list[dict[str, Any]], groups: list[list[int]], size: int, rng: random.Random
                   ) -> list[list[list[dict[str, Any]]]]:
-    """Batches of whole question groups, about ``size`` windows each, of similar length; shuffled."""
+    """Training batches of whole question groups, at most ``size`` windows each (or one larger group), of similar
+    length (dynamic padding pads each to its own longest row); shuffled."""
     order = sorted(groups, key=lambda g: max(len(rows[i]["input_ids"]) for i in g))
     out: list[list[list[dict[str, Any]]]] = [[]]
     for g in order:
@@ -283,7 +280,7 @@ def _logits(model: Any, rows: list[dict[str, Any]], torch: Any, device: str, siz
     out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(rows)
     index = {id(r): k for k, r in enumerate(rows)}
     with torch.no_grad():
-        for batch in batches(rows, size, None):
+        for batch in batches(rows, size):
             result = model(**pad(batch, torch, device))
             for r, s, e in zip(batch, result.start_logits.cpu().numpy(), result.end_logits.cpu().numpy(),
                                strict=True):
@@ -389,14 +386,9 @@ def main() -> None:
         return
     model = AutoModelForQuestionAnswering.from_pretrained(base).to(device)
     train_rows, valid_rows = encode(tokenizer, train, args.max_length), encode(tokenizer, valid, args.max_length)
-    groups = question_groups(train)
-
-    def epoch(order: random.Random) -> list[list[list[dict[str, Any]]]]:
-        if args.negatives:
-            return group_batches(train_rows, groups, args.batch_size, order)
-        return [[[r] for r in b] for b in batches(train_rows, args.batch_size, order)]
-
-    steps = int(len(epoch(random.Random(0))) * args.epochs)
+    # Without rivals every window stands alone, and group batches are ``batches``'s, in the same shuffled order.
+    groups = question_groups(train) if args.negatives else [[i] for i in range(len(train))]
+    steps = int(len(group_batches(train_rows, groups, args.batch_size, random.Random(0))) * args.epochs)
     optimiser = Optimiser(model, args.lr, steps)
     loss_fn = torch.nn.CrossEntropyLoss()
     for row, ex in zip(train_rows, train, strict=True):
@@ -405,7 +397,7 @@ def main() -> None:
     step, history = 0, []
     while step < steps:
         model.train()
-        for grouped in epoch(rng):
+        for grouped in group_batches(train_rows, groups, args.batch_size, rng):
             if step >= steps:
                 break
             batch = [r for g in grouped for r in g]
